@@ -1,0 +1,45 @@
+# Daylight developer entry points. Everything installs what it needs into .venv.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench cluster-build cluster-up cluster-down clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: the embedded simulated cluster + exporter (what a newcomer runs first)
+demo: $(STAMP)
+	$(BIN)/daylight demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check exporter tests
+	$(BIN)/ruff format --check exporter tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict exporter/
+
+## test: the whole suite — lint, types, unit, fake-API, real Prometheus, real control plane
+test: $(STAMP)
+	bash tests/run-all.sh
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/ingest.py
+
+cluster-build:
+	bash tests/cluster/build
+
+cluster-up: $(STAMP)
+	$(BIN)/python -m tests.cluster.controlplane up
+
+cluster-down: $(STAMP)
+	$(BIN)/python -m tests.cluster.controlplane down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""Daylight: DORA metrics for every Kubernetes workload, read-only."""
+
+__version__ = "0.1.0"

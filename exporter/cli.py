@@ -1,0 +1,337 @@
+"""The ``daylight`` command line. Every flag can also be set as DAYLIGHT_<FLAG>."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from exporter import __version__
+from exporter.model.timeutil import parse_duration, parse_rfc3339
+
+log = logging.getLogger("daylight")
+
+DESCRIPTION = """\
+Daylight: DORA metrics for every Kubernetes workload, read-only, from the cluster itself.
+
+It watches Deployments, StatefulSets, DaemonSets (and their ReplicaSets/ControllerRevisions),
+Pods, Jobs, Namespaces and the Keptn resources, derives deployments per application, and serves
+the DORA keys as Prometheus metrics and a JSON report. Start with `daylight demo`.
+"""
+
+EPILOG = """\
+Every flag can also be given as an environment variable: DAYLIGHT_ plus the flag name in
+capitals with dashes as underscores, e.g. --default-environment -> DAYLIGHT_DEFAULT_ENVIRONMENT.
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _listen(text: str) -> str:
+    _host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"--listen wants HOST:PORT, got {text!r}")
+    return text
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--default-environment",
+        default="production",
+        help="environment of namespaces without the daylight.dev/environment label "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--app-grouping-window",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="workload deployments of one app starting this close together form one app "
+        "deployment (default: 30s)",
+    )
+    g.add_argument(
+        "--rollout-timeout",
+        type=_duration,
+        default=900.0,
+        metavar="DURATION",
+        help="a StatefulSet/DaemonSet rollout not complete after this has failed; "
+        "Deployments use their progressDeadlineSeconds (default: 15m)",
+    )
+    g.add_argument(
+        "--failure-window",
+        type=_duration,
+        default=86400.0,
+        metavar="DURATION",
+        help="how long after a deployment a failure still counts against it (default: 24h)",
+    )
+    g.add_argument(
+        "--dora-report",
+        choices=("2021", "2023"),
+        default="2023",
+        help="which DORA report's performance table to use (default: %(default)s)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="log verbosity (default: %(default)s)",
+    )
+
+
+def _add_cluster(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster")
+    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
+                   "or the in-cluster service account when running in a pod)")  # fmt: skip
+    g.add_argument("--context", help="kubeconfig context (default: the current context)")
+    g.add_argument(
+        "--namespaces",
+        type=_csv,
+        default=(),
+        metavar="NS[,NS]",
+        help="watch only these namespaces (default: all); needs only namespaced read access",
+    )
+    g.add_argument(
+        "--exclude-namespaces",
+        type=_csv,
+        default=(),
+        metavar="NS[,NS]",
+        help="ignore these namespaces (e.g. kube-system)",
+    )
+    g.add_argument(
+        "--label-selector",
+        help="only workloads, ReplicaSets, ControllerRevisions and Pods matching this selector",
+    )
+
+
+def _add_serve(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--listen",
+        type=_listen,
+        default=default,
+        metavar="HOST:PORT",
+        help="where to serve /metrics, /healthz, /readyz and /api/v1/dora (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-apps",
+        type=int,
+        default=5000,
+        help="cardinality cap: apps beyond this are left out of /metrics and counted in "
+        "daylight_dropped_series (default: %(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="daylight",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"daylight {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser(
+        "run",
+        help="watch a cluster (kubeconfig or in-cluster) and serve DORA metrics",
+        description="Watch the cluster read-only (get/list/watch) and serve DORA metrics.",
+    )
+    _add_cluster(run)
+    _add_serve(run, "0.0.0.0:9400")
+    _add_common(run)
+
+    demo = sub.add_parser(
+        "demo",
+        help="start an embedded simulated cluster and the exporter against it",
+        description="Start the embedded simulated cluster (30 days of history, new rollouts "
+        "every few seconds) and the exporter, which reaches it over HTTP through the same "
+        "list/watch code as a real cluster. Prints where /metrics is and refreshes a report.",
+    )
+    _add_serve(demo, "127.0.0.1:9400")
+    demo.add_argument("--seed", type=int, default=7, help="simulation seed (default: 7)")
+    demo.add_argument(
+        "--interval",
+        type=_duration,
+        default=4.0,
+        metavar="DURATION",
+        help="time between simulated changes (default: 4s)",
+    )
+    demo.add_argument(
+        "--refresh",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="how often the report table is printed; 0 disables it (default: 10s)",
+    )
+    demo.add_argument(
+        "--duration",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="stop after this long (default: run until interrupted)",
+    )
+    _add_common(demo)
+
+    report = sub.add_parser(
+        "report",
+        help="print a one-shot DORA report from the cluster or an event log",
+        description="Compute the DORA keys once and print them.",
+    )
+    report.add_argument("--replay", metavar="FILE", help="read an event log instead of a cluster")
+    report.add_argument(
+        "--now",
+        help="with --replay: the report's 'now' (RFC 3339; default: the last event's time)",
+    )
+    report.add_argument(
+        "--window",
+        type=_duration,
+        default=30 * 86400.0,
+        metavar="DURATION",
+        help="report window ending now (default: 30d)",
+    )
+    report.add_argument("--format", choices=("table", "json"), default="table")
+    _add_cluster(report)
+    _add_common(report)
+
+    replay = sub.add_parser(
+        "replay",
+        help="run the engine over an event log and serve the result",
+        description="Feed an event log (JSON Lines, DESIGN §5) through the model and serve "
+        "/metrics and the report as of the log's last event (or --now).",
+    )
+    replay.add_argument("file", metavar="FILE")
+    replay.add_argument("--now", help="the served 'now' (RFC 3339; default: the last event)")
+    _add_serve(replay, "127.0.0.1:9400")
+    _add_common(replay)
+
+    record = sub.add_parser(
+        "record",
+        help="write the cluster's watch events as an event log",
+        description="List and watch the cluster and append every event to FILE as JSON "
+        "Lines (objects exactly as the API serves them), for replay and report --replay.",
+    )
+    record.add_argument("file", metavar="FILE")
+    record.add_argument(
+        "--duration",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="stop after this long (default: until interrupted)",
+    )
+    _add_cluster(record)
+    record.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default="info")  # fmt: skip
+    _apply_env_defaults(parser)
+    return parser
+
+
+def _apply_env_defaults(parser: argparse.ArgumentParser) -> None:
+    """DAYLIGHT_<FLAG> environment variables become defaults (flags still win)."""
+    subparsers = [
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    ]  # argparse has no public walk over subcommands
+    for group in subparsers:
+        for sub in group.choices.values():
+            for action in sub._actions:
+                if not action.option_strings or action.dest in ("help",):
+                    continue
+                flag = max(action.option_strings, key=len).lstrip("-")
+                value = os.environ.get("DAYLIGHT_" + flag.upper().replace("-", "_"))
+                if value is None:
+                    continue
+                if action.type is not None and callable(action.type):
+                    try:
+                        converted: Any = action.type(value)
+                    except (argparse.ArgumentTypeError, ValueError) as exc:
+                        raise SystemExit(f"daylight: DAYLIGHT_{flag.upper()}: {exc}") from None
+                else:
+                    converted = value
+                action.default = converted
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+    logging.Formatter.converter = time.gmtime
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    from exporter import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    try:
+        result: int = handler(args)
+        return result
+    except commands.CommandError as exc:
+        print(f"daylight {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_async(coro: Any) -> int:
+    """Run a command's coroutine; SIGTERM/SIGINT end it cleanly."""
+
+    async def wrapper() -> int:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            result: int = await task
+            return result
+        except asyncio.CancelledError:
+            log.info("stopped")
+            return 0
+
+    return asyncio.run(wrapper())
+
+
+def json_dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False)
+
+
+def parse_now(text: str | None) -> float | None:
+    if text is None:
+        return None
+    value = parse_rfc3339(text)
+    if value is None:
+        raise ValueError(f"--now: not an RFC 3339 time: {text!r}")
+    return value
+
+
+def read_path(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(path)
+    return p

@@ -1,0 +1,643 @@
+"""The DORA model: turns object events into workload and app deployments (DESIGN §3).
+
+Pure and deterministic: every event carries its time, and nothing here reads a clock or does
+I/O, so a live run and a replay of the same events build the same ledger. Each app keeps a
+``revision`` number that changes whenever anything about it changes; outputs use it to know
+which pre-rendered metric lines are stale.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import msgspec
+
+from exporter.kube.schema import (
+    AnyObject,
+    ControllerRevision,
+    KeptnApp,
+    Namespace,
+    PodTemplate,
+    ReplicaSet,
+    Workload,
+)
+from exporter.model import rollout
+from exporter.model.fingerprint import (
+    controller_revision_template,
+    restart_marker,
+    template_fingerprint,
+)
+from exporter.model.identity import ENVIRONMENT_LABEL, Identity, Sources, resolve, valid_name
+from exporter.model.records import (
+    AppDeployment,
+    AppKey,
+    Outcome,
+    WorkloadDeployment,
+    WorkloadKey,
+)
+from exporter.model.stats import ObservedStats
+from exporter.model.timeutil import MIN_PLAUSIBLE, parse_commit_time, parse_rfc3339
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY_ANNOTATION = "deployment.kubernetes.io/revision-history"
+CREATION_SLACK_S = 2.0  # creationTimestamp has one-second resolution
+
+_template_decoder = msgspec.json.Decoder(PodTemplate)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectEvent:
+    """One watch event. ``initial`` marks objects from the start-up list: they are history."""
+
+    time: float
+    type: str
+    obj: AnyObject
+    initial: bool = False
+
+
+@dataclass(slots=True)
+class ModelConfig:
+    default_environment: str = "production"
+    app_grouping_window_s: float = 30.0
+    rollout_timeout_s: float = 900.0
+    failure_window_s: float = 86400.0
+
+
+@dataclass(slots=True, eq=False)
+class TrackedWorkload:
+    uid: str
+    key: WorkloadKey
+    marker: str = ""
+    fingerprint: str = ""
+    identity: Identity | None = None
+    deployed: set[str] = field(default_factory=set)
+    current: WorkloadDeployment | None = None
+    active: WorkloadDeployment | None = None
+    last_finished: WorkloadDeployment | None = None
+    last: Workload | None = None
+    info_app: AppKey | None = None
+
+
+@dataclass(slots=True, eq=False)
+class AppLedger:
+    key: AppKey
+    history_workloads: list[WorkloadDeployment] = field(default_factory=list)
+    history_groups: list[AppDeployment] = field(default_factory=list)
+    live_groups: list[AppDeployment] = field(default_factory=list)
+    history_dirty: bool = False
+    revision: int = 0
+    current: dict[WorkloadKey, tuple[str, str]] = field(default_factory=dict)
+    """Deployed (workload name, version) per live workload: the info series."""
+
+    @property
+    def deployments(self) -> list[AppDeployment]:
+        """Finished or in-progress app deployments in start order (superseded ones left out)."""
+        merged = [g for g in self.history_groups + self.live_groups if g.active_workloads]
+        merged.sort(key=lambda g: g.started_at)
+        return merged
+
+
+class DoraModel:
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        self.config = config or ModelConfig()
+        self.environments: dict[str, str] = {}
+        self.replicasets: dict[str, dict[str, ReplicaSet]] = {}
+        self.controller_revisions: dict[str, dict[str, ControllerRevision]] = {}
+        self.workloads: dict[str, TrackedWorkload] = {}
+        self.keptn_apps: dict[tuple[str, str], KeptnApp] = {}
+        self.apps: dict[AppKey, AppLedger] = {}
+        self.stats = ObservedStats()
+        self.observation_start: float | None = None
+        self.now: float = 0.0
+        self.revision = 0
+        self._deadlines: list[tuple[float, int, WorkloadDeployment]] = []
+        self._deadline_seq = 0
+        self._fingerprints: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ input
+
+    def apply(self, event: ObjectEvent) -> None:
+        if self.observation_start is None:
+            self.observation_start = event.time
+        self.advance(event.time)
+        obj = event.obj
+        deleted = event.type == "DELETED"
+        if isinstance(obj, Workload):
+            if obj.kind in rollout.WORKLOAD_KINDS:
+                self._on_workload(obj, event, deleted)
+        elif isinstance(obj, ReplicaSet):
+            _index_by_owner(self.replicasets, obj, deleted)
+        elif isinstance(obj, ControllerRevision):
+            _index_by_owner(self.controller_revisions, obj, deleted)
+        elif isinstance(obj, Namespace):
+            self._on_namespace(obj, deleted)
+        elif isinstance(obj, KeptnApp):
+            key = (obj.metadata.namespace, obj.metadata.name)
+            if deleted:
+                self.keptn_apps.pop(key, None)
+            else:
+                self.keptn_apps[key] = obj
+
+    def apply_all(self, events: Iterable[ObjectEvent]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def advance(self, now: float) -> None:
+        """Move model time forward: fail rollouts whose --rollout-timeout has passed."""
+        if now < self.now:
+            now = self.now  # out-of-order delivery never moves time backwards
+        self.now = now
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, _, wd = heapq.heappop(self._deadlines)
+            if wd.outcome is Outcome.PROGRESSING:
+                tracked = self._tracked_for(wd)
+                self._finish(wd, Outcome.FAILED, deadline, "rollout_timeout")
+                if tracked is not None and tracked.active is wd:
+                    tracked.active = None
+        self.settle()
+
+    def settle(self) -> None:
+        """Regroup apps whose history changed (history arrives per workload, out of order)."""
+        for ledger in self.apps.values():
+            if ledger.history_dirty:
+                self._regroup_history(ledger)
+
+    # ------------------------------------------------------------- namespaces
+
+    def _on_namespace(self, ns: Namespace, deleted: bool) -> None:
+        name = ns.metadata.name
+        if deleted:
+            self.environments.pop(name, None)
+            return
+        env = ns.metadata.labels.get(ENVIRONMENT_LABEL)
+        if env is not None and not valid_name(env):
+            self.stats.invalid["environment_label"] += 1
+            env = None
+        if env is None:
+            self.environments.pop(name, None)
+        else:
+            self.environments[name] = env
+
+    def environment(self, namespace: str) -> str:
+        return self.environments.get(namespace, self.config.default_environment)
+
+    # -------------------------------------------------------------- workloads
+
+    def _fingerprint(self, raw: bytes) -> tuple[str, str]:
+        marker = restart_marker(raw)
+        fp = self._fingerprints.get(marker)
+        if fp is None:
+            if len(self._fingerprints) > 50_000:
+                self._fingerprints.clear()
+            fp = self._fingerprints[marker] = template_fingerprint(raw)
+        return marker, fp
+
+    def _identity(self, workload: Workload, raw: bytes, fp: str) -> Identity:
+        try:
+            template = _template_decoder.decode(raw)
+        except msgspec.DecodeError:
+            template = PodTemplate()
+            self.stats.invalid["pod_template"] += 1
+        meta = workload.metadata
+        sources = Sources(
+            template.metadata.annotations,
+            template.metadata.labels,
+            meta.annotations,
+            meta.labels,
+        )
+        identity = resolve(meta.name, sources, template.spec.containers, fp)
+        for reason in identity.invalid:
+            self.stats.invalid[reason] += 1
+        if not identity.app_from_label:
+            keptn = self._keptn_app_listing(meta.namespace, identity.workload)
+            if keptn is not None:
+                identity = Identity(
+                    identity.workload,
+                    keptn.metadata.name,
+                    identity.version,
+                    True,
+                    identity.commit_time,
+                    identity.commit_sha,
+                    identity.traceparent,
+                    identity.invalid,
+                )
+        return identity
+
+    def _keptn_app_listing(self, namespace: str, workload: str) -> KeptnApp | None:
+        for (ns, _), app in sorted(self.keptn_apps.items()):
+            if ns == namespace and any(w.name == workload for w in app.spec.workloads):
+                return app
+        return None
+
+    def _app_key(self, namespace: str, identity: Identity) -> AppKey:
+        return AppKey(self.environment(namespace), namespace, identity.app)
+
+    def _ledger(self, key: AppKey) -> AppLedger:
+        ledger = self.apps.get(key)
+        if ledger is None:
+            ledger = self.apps[key] = AppLedger(key)
+        return ledger
+
+    def _touch(self, key: AppKey) -> None:
+        self.revision += 1
+        self._ledger(key).revision = self.revision
+
+    def _on_workload(self, workload: Workload, event: ObjectEvent, deleted: bool) -> None:
+        meta = workload.metadata
+        tracked = self.workloads.get(meta.uid)
+        if deleted:
+            if tracked is not None:
+                if tracked.active is not None:
+                    self._supersede(tracked.active)
+                self._set_current(tracked, None)
+                del self.workloads[meta.uid]
+            return
+        raw = bytes(workload.spec.template)
+        marker, fp = self._fingerprint(raw)
+        if tracked is None:
+            tracked = TrackedWorkload(
+                meta.uid, WorkloadKey(meta.namespace, workload.kind, meta.name)
+            )
+            self.workloads[meta.uid] = tracked
+            tracked.last = workload
+            self._first_sight(tracked, workload, event, raw, marker, fp)
+        else:
+            tracked.last = workload
+            if marker != tracked.marker:
+                self._template_edit(tracked, workload, event.time, raw, marker, fp)
+        if tracked.identity is not None and (tracked.active is not None or event.initial):
+            self._touch(self._app_key(meta.namespace, tracked.identity))
+        self._evaluate(tracked, workload, event.time)
+
+    def _preexisting(self, workload: Workload, event: ObjectEvent) -> bool:
+        if event.initial:
+            return True
+        created = parse_rfc3339(workload.metadata.creation_timestamp)
+        start = self.observation_start
+        return created is not None and start is not None and created < start - CREATION_SLACK_S
+
+    def _first_sight(
+        self,
+        tracked: TrackedWorkload,
+        workload: Workload,
+        event: ObjectEvent,
+        raw: bytes,
+        marker: str,
+        fp: str,
+    ) -> None:
+        tracked.marker, tracked.fingerprint = marker, fp
+        identity = tracked.identity = self._identity(workload, raw, fp)
+        if not self._preexisting(workload, event):
+            created = parse_rfc3339(workload.metadata.creation_timestamp)
+            start = event.time if created is None else min(max(created, 0.0), event.time)
+            self._start(tracked, workload, identity, fp, start, rollback=False)
+            return
+        history = self._history(tracked, workload)
+        complete = rollout.rollout_complete(workload)
+        for wd in history:
+            tracked.deployed.add(wd.fingerprint)
+        last = history[-1] if history else None
+        if last is not None and last.fingerprint == fp and not complete:
+            history.pop()  # the current revision is still rolling out: track it live
+            tracked.deployed = {w.fingerprint for w in history}
+            self._start(tracked, workload, identity, fp, last.started_at, last.rollback)
+        elif last is not None and last.fingerprint == fp:
+            hint = parse_rfc3339(rollout.completion_time_hint(workload))
+            if hint is not None and hint >= last.started_at:
+                last.finished_at = hint
+            tracked.current = tracked.last_finished = last
+            self._set_current(tracked, last)
+        else:
+            tracked.deployed.add(fp)  # deployed before we saw it, revision history lost
+        if history:
+            ledger = self._ledger(history[0].app)
+            for wd in history:
+                self._ledger(wd.app).history_workloads.append(wd)
+                self._ledger(wd.app).history_dirty = True
+            self._touch(ledger.key)
+
+    def _history(self, tracked: TrackedWorkload, workload: Workload) -> list[WorkloadDeployment]:
+        """Past rollouts from what the cluster keeps: ReplicaSets or ControllerRevisions."""
+        entries: list[tuple[int, int, float, str, bytes]] = []
+        if workload.kind == rollout.DEPLOYMENT:
+            for rs in self.replicasets.get(tracked.uid, {}).values():
+                created = parse_rfc3339(rs.metadata.creation_timestamp)
+                revisions = _revisions(rs.metadata.annotations)
+                if created is None or not revisions:
+                    continue
+                raw = bytes(rs.spec.template)
+                first = min(revisions)
+                for rev in revisions:
+                    entries.append((rev, 0 if rev == first else 1, created, rs.metadata.name, raw))
+        else:
+            for cr in self.controller_revisions.get(tracked.uid, {}).values():
+                created = parse_rfc3339(cr.metadata.creation_timestamp)
+                if created is None or cr.revision <= 0:
+                    continue
+                raw = controller_revision_template(bytes(cr.data))
+                entries.append((cr.revision, 0, created, cr.metadata.name, raw))
+        entries.sort(key=lambda e: e[0])
+        history: list[WorkloadDeployment] = []
+        seen: set[str] = set()
+        previous_start = 0.0
+        for rev, reused, created, _name, raw in entries:
+            _, fp = self._fingerprint(raw)
+            start = max(created, previous_start) if reused or created < previous_start else created
+            previous_start = start
+            ident = self._identity(workload, raw, fp)
+            wd = WorkloadDeployment(
+                key=tracked.key,
+                workload=ident.workload,
+                app=self._app_key(workload.metadata.namespace, ident),
+                version=ident.version,
+                fingerprint=fp,
+                revision=str(rev),
+                started_at=start,
+                rollback=fp in seen,
+                history=True,
+                finished_at=start,
+                outcome=Outcome.SUCCEEDED,
+                commit_time=_commit_time(ident, self.stats),
+                commit_sha=ident.commit_sha,
+            )
+            seen.add(fp)
+            history.append(wd)
+        return history
+
+    def _template_edit(
+        self,
+        tracked: TrackedWorkload,
+        workload: Workload,
+        now: float,
+        raw: bytes,
+        marker: str,
+        fp: str,
+    ) -> None:
+        tracked.marker = marker
+        target = tracked.active.fingerprint if tracked.active else tracked.fingerprint
+        if fp == target:
+            self.stats.restarts += 1  # e.g. kubectl rollout restart: not a deployment
+            return
+        tracked.fingerprint = fp
+        identity = tracked.identity = self._identity(workload, raw, fp)
+        rollback = fp in tracked.deployed
+        self._start(tracked, workload, identity, fp, now, rollback)
+
+    def _start(
+        self,
+        tracked: TrackedWorkload,
+        workload: Workload,
+        identity: Identity,
+        fp: str,
+        start: float,
+        rollback: bool,
+    ) -> None:
+        previous = tracked.active
+        app = self._app_key(workload.metadata.namespace, identity)
+        keptn = self._keptn_app_listing(workload.metadata.namespace, identity.workload)
+        wd = WorkloadDeployment(
+            key=tracked.key,
+            workload=identity.workload,
+            app=app,
+            version=identity.version,
+            fingerprint=fp,
+            revision=workload.metadata.annotations.get(REVISION_ANNOTATION, ""),
+            started_at=start,
+            rollback=rollback,
+            commit_time=None if rollback else _commit_time(identity, self.stats),
+            commit_sha=identity.commit_sha,
+            traceparent=identity.traceparent,
+            keptn_app=(
+                (keptn.spec.version, keptn.spec.revision)
+                if keptn is not None and keptn.metadata.name == identity.app
+                else None
+            ),
+        )
+        if previous is not None and previous.outcome is Outcome.PROGRESSING:
+            if rollback:
+                self._finish(previous, Outcome.FAILED, start, "rollback")
+            else:
+                self._supersede(previous)
+        elif rollback and tracked.last_finished is not None:
+            self._mark_failed_change(tracked.last_finished, "rollback", start)
+        tracked.active = wd
+        self._join_group(wd)
+        if not rollout.has_own_deadline(workload):
+            self._deadline_seq += 1
+            heapq.heappush(
+                self._deadlines,
+                (start + self.config.rollout_timeout_s, self._deadline_seq, wd),
+            )
+
+    def _evaluate(self, tracked: TrackedWorkload, workload: Workload, now: float) -> None:
+        wd = tracked.active
+        if wd is None:
+            return
+        revision = workload.metadata.annotations.get(REVISION_ANNOTATION)
+        if workload.kind != rollout.DEPLOYMENT:
+            revision = workload.status.update_revision or revision
+        if revision and revision != wd.revision:
+            wd.revision = revision
+        if rollout.rollout_complete(workload):
+            self._finish(wd, Outcome.SUCCEEDED, max(now, wd.started_at), None)
+            tracked.deployed.add(wd.fingerprint)
+            tracked.current = tracked.last_finished = wd
+            tracked.active = None
+            self._set_current(tracked, wd)
+        elif rollout.progress_deadline_exceeded(workload):
+            self._finish(wd, Outcome.FAILED, max(now, wd.started_at), "progress_deadline")
+            tracked.last_finished = wd
+            tracked.active = None
+
+    def _set_current(self, tracked: TrackedWorkload, wd: WorkloadDeployment | None) -> None:
+        """Move the workload's info series to the app it now belongs to."""
+        previous = tracked.info_app
+        if previous is not None and (wd is None or previous != wd.app):
+            self._ledger(previous).current.pop(tracked.key, None)
+            self._touch(previous)
+        tracked.info_app = None if wd is None else wd.app
+        if wd is not None:
+            self._ledger(wd.app).current[tracked.key] = (wd.workload, wd.version)
+            self._touch(wd.app)
+
+    def _tracked_for(self, wd: WorkloadDeployment) -> TrackedWorkload | None:
+        for tracked in self.workloads.values():
+            if tracked.active is wd:
+                return tracked
+        return None
+
+    # ------------------------------------------------------------- grouping
+
+    def _join_group(self, wd: WorkloadDeployment) -> None:
+        ledger = self._ledger(wd.app)
+        if ledger.history_dirty:
+            self._regroup_history(ledger)
+        group: AppDeployment | None = None
+        for candidate in reversed(ledger.live_groups[-4:]):
+            if candidate.outcome is not Outcome.PROGRESSING:
+                continue
+            if any(w.key == wd.key for w in candidate.active_workloads):
+                continue
+            if wd.keptn_app is not None:
+                if candidate.keptn_app == wd.keptn_app:
+                    group = candidate
+                    break
+            elif (
+                candidate.keptn_app is None
+                and wd.started_at - candidate.started_at <= self.config.app_grouping_window_s
+            ):
+                group = candidate
+                break
+        if group is None:
+            group = AppDeployment(app=wd.app, started_at=wd.started_at)
+            group.keptn_app = wd.keptn_app
+            ledger.live_groups.append(group)
+        group.workloads.append(wd)
+        wd.group = group
+        self._touch(wd.app)
+
+    def _regroup_history(self, ledger: AppLedger) -> None:
+        ledger.history_dirty = False
+        ledger.history_groups = []
+        window = self.config.app_grouping_window_s
+        for wd in sorted(ledger.history_workloads, key=lambda w: (w.started_at, w.key)):
+            group = ledger.history_groups[-1] if ledger.history_groups else None
+            if (
+                group is None
+                or wd.started_at - group.started_at > window
+                or any(w.key == wd.key for w in group.workloads)
+            ):
+                group = AppDeployment(app=ledger.key, started_at=wd.started_at, history=True)
+                group.outcome = Outcome.SUCCEEDED
+                ledger.history_groups.append(group)
+            group.workloads.append(wd)
+            wd.group = group
+            finished = wd.finished_at or wd.started_at
+            group.finished_at = max(group.finished_at or finished, finished)
+        for group in ledger.history_groups:
+            if any(w.rollback for w in group.workloads):
+                self._mark_history_rollback(ledger, group)
+        self._touch(ledger.key)
+
+    def _mark_history_rollback(self, ledger: AppLedger, rollback_group: AppDeployment) -> None:
+        """A rollback in history fails the change it rolled back from (within the window)."""
+        earlier = [g for g in ledger.history_groups if g.started_at < rollback_group.started_at]
+        if not earlier:
+            return
+        victim = earlier[-1]
+        if (
+            rollback_group.started_at - (victim.finished_at or victim.started_at)
+            <= (self.config.failure_window_s)
+            and "rollback" not in victim.failure_reasons
+        ):
+            victim.failure_reasons.append("rollback")
+            victim.failed_change_at = rollback_group.started_at
+
+    # -------------------------------------------------------------- outcomes
+
+    def _supersede(self, wd: WorkloadDeployment) -> None:
+        wd.outcome = Outcome.SUPERSEDED
+        wd.finished_at = None
+        if wd.group is not None:
+            self._update_group(wd.group)
+
+    def _finish(
+        self, wd: WorkloadDeployment, outcome: Outcome, at: float, reason: str | None
+    ) -> None:
+        wd.outcome = outcome
+        wd.finished_at = at
+        wd.failure_reason = reason
+        if not wd.history:
+            stats = self.stats.workload(wd.app, wd.key, wd.workload)
+            stats.outcomes[outcome.value] += 1
+            if outcome is Outcome.SUCCEEDED:
+                stats.duration.observe(max(0.0, at - wd.started_at))
+        if wd.group is not None:
+            self._update_group(wd.group)
+        self._touch(wd.app)
+
+    def _update_group(self, group: AppDeployment) -> None:
+        members = group.active_workloads
+        if group.outcome is not Outcome.PROGRESSING:
+            self._touch(group.app)
+            return
+        if not members:
+            group.outcome = Outcome.SUPERSEDED
+        elif any(w.outcome is Outcome.FAILED for w in members):
+            failed = [w for w in members if w.outcome is Outcome.FAILED]
+            group.outcome = Outcome.FAILED
+            group.finished_at = min(w.finished_at or w.started_at for w in failed)
+            reason = "rollback" if failed[0].failure_reason == "rollback" else "rollout_failed"
+            self._record_app_finish(group)
+            self._mark_failed_change(group, reason, group.finished_at)
+        elif all(w.outcome is Outcome.SUCCEEDED for w in members):
+            group.outcome = Outcome.SUCCEEDED
+            group.finished_at = max(w.finished_at or w.started_at for w in members)
+            self._record_app_finish(group)
+        self._touch(group.app)
+
+    def _record_app_finish(self, group: AppDeployment) -> None:
+        if group.history:
+            return
+        stats = self.stats.app(group.app)
+        stats.outcomes[group.outcome.value] += 1
+        lead = group.lead_time_seconds
+        if lead is not None:
+            stats.lead_time.observe(lead)
+
+    def _mark_failed_change(
+        self, target: WorkloadDeployment | AppDeployment, reason: str, at: float
+    ) -> None:
+        group = target.group if isinstance(target, WorkloadDeployment) else target
+        if group is None or reason in group.failure_reasons:
+            return
+        finished = group.finished_at or group.started_at
+        if at - finished > self.config.failure_window_s:
+            return
+        first = not group.failure_reasons
+        group.failure_reasons.append(reason)
+        if first:
+            group.failed_change_at = at
+            if not group.history:
+                self.stats.app(group.app).change_failures[reason] += 1
+        self._touch(group.app)
+
+
+_Indexed = TypeVar("_Indexed", ReplicaSet, ControllerRevision)
+
+
+def _index_by_owner(store: dict[str, dict[str, _Indexed]], obj: _Indexed, deleted: bool) -> None:
+    owner = next((o for o in obj.metadata.owner_references if o.controller), None)
+    if owner is None:
+        return
+    bucket = store.setdefault(owner.uid, {})
+    if deleted:
+        bucket.pop(obj.metadata.uid, None)
+        if not bucket:
+            store.pop(owner.uid, None)
+    else:
+        bucket[obj.metadata.uid] = obj
+
+
+def _revisions(annotations: dict[str, str]) -> list[int]:
+    values = [annotations.get(REVISION_ANNOTATION, "")]
+    values += annotations.get(REVISION_HISTORY_ANNOTATION, "").split(",")
+    out = []
+    for value in values:
+        value = value.strip()
+        if value.isdigit() and len(value) < 12:
+            out.append(int(value))
+    return sorted(set(out))
+
+
+def _commit_time(identity: Identity, stats: ObservedStats) -> float | None:
+    if identity.commit_time is None:
+        return None
+    parsed = parse_commit_time(identity.commit_time)
+    if parsed is None or parsed < MIN_PLAUSIBLE:
+        stats.invalid["commit_time"] += 1
+        return None
+    return parsed

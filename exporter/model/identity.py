@@ -1,0 +1,147 @@
+"""Who a workload is (DESIGN §2): workload, app and version names, commit metadata.
+
+Lookup order for every key: pod-template annotation, pod-template label, workload
+annotation, workload label; ``keptn.sh/*`` keys win over ``app.kubernetes.io/*`` keys. The
+order matters because teams often label the workload and annotate the template differently,
+and Keptn users expect their annotations to win.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from exporter.kube.schema import Container
+
+WORKLOAD_KEYS = ("keptn.sh/workload", "app.kubernetes.io/name")
+APP_KEYS = ("keptn.sh/app", "app.kubernetes.io/part-of")
+VERSION_KEYS = ("keptn.sh/version", "app.kubernetes.io/version")
+CONTAINER_KEY = "keptn.sh/container"
+COMMIT_TIME_KEYS = ("daylight.dev/commit-time",)
+COMMIT_SHA_KEYS = ("daylight.dev/commit-sha", "org.opencontainers.image.revision")
+TRACEPARENT_KEYS = ("traceparent",)
+ENVIRONMENT_LABEL = "daylight.dev/environment"
+
+# Label values must stay bounded and printable: Kubernetes itself caps label values at 63
+# characters; annotations are free text, so anything used as an identity is checked.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/+:@]{0,126}$")
+MAX_NAME = 127
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The four places a key may come from, in lookup order."""
+
+    template_annotations: Mapping[str, str]
+    template_labels: Mapping[str, str]
+    workload_annotations: Mapping[str, str]
+    workload_labels: Mapping[str, str]
+
+    def first(self, keys: Sequence[str]) -> tuple[str | None, bool]:
+        """The first usable value for ``keys``; the flag says a value was present but invalid."""
+        rejected = False
+        for key in keys:
+            for source in (
+                self.template_annotations,
+                self.template_labels,
+                self.workload_annotations,
+                self.workload_labels,
+            ):
+                value = source.get(key)
+                if value is None:
+                    continue
+                if valid_name(value):
+                    return value, rejected
+                rejected = True
+        return None, rejected
+
+    def raw(self, keys: Sequence[str]) -> str | None:
+        """The first present value, unvalidated (timestamps, shas and trace context)."""
+        for key in keys:
+            for source in (
+                self.template_annotations,
+                self.template_labels,
+                self.workload_annotations,
+                self.workload_labels,
+            ):
+                value = source.get(key)
+                if value is not None:
+                    return value
+        return None
+
+
+def valid_name(value: str) -> bool:
+    return bool(_NAME_RE.match(value))
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference, or None for digests, ``latest`` and untagged images."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return None
+    tag = last.rsplit(":", 1)[1]
+    if not tag or tag == "latest" or not valid_name(tag):
+        return None
+    return tag
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    workload: str
+    app: str
+    version: str
+    app_from_label: bool
+    commit_time: str | None
+    commit_sha: str | None
+    traceparent: str | None
+    invalid: tuple[str, ...]
+
+
+def resolve(
+    object_name: str,
+    sources: Sources,
+    containers: Sequence[Container],
+    fingerprint: str,
+) -> Identity:
+    """Identity of one workload revision. The KeptnApp fallback is applied by the caller."""
+    invalid: list[str] = []
+    workload, bad = sources.first(WORKLOAD_KEYS)
+    if bad:
+        invalid.append("workload_name")
+    app, bad = sources.first(APP_KEYS)
+    if bad:
+        invalid.append("app_name")
+    version, bad = sources.first(VERSION_KEYS)
+    if bad:
+        invalid.append("version")
+    if version is None:
+        version = _version_from_image(sources, containers)
+    workload_name = workload or object_name
+    sha = sources.raw(COMMIT_SHA_KEYS)
+    if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha):
+        invalid.append("commit_sha")
+        sha = None
+    return Identity(
+        workload=workload_name,
+        app=app or workload_name,
+        version=version or fingerprint[:10],
+        app_from_label=app is not None,
+        commit_time=sources.raw(COMMIT_TIME_KEYS),
+        commit_sha=sha,
+        traceparent=sources.raw(TRACEPARENT_KEYS),
+        invalid=tuple(invalid),
+    )
+
+
+def _version_from_image(sources: Sources, containers: Sequence[Container]) -> str | None:
+    chosen: Container | None = None
+    named = sources.raw((CONTAINER_KEY,))
+    if named is not None:
+        chosen = next((c for c in containers if c.name == named), None)
+    elif len(containers) == 1:
+        chosen = containers[0]
+    if chosen is None:
+        return None
+    return image_tag(chosen.image)

@@ -1,0 +1,117 @@
+"""Ledger records: what happened, with the times that revealed it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    PROGRESSING = "progressing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Outcome.SUCCEEDED, Outcome.FAILED)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class AppKey:
+    environment: str
+    namespace: str
+    app: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class WorkloadKey:
+    namespace: str
+    kind: str
+    name: str
+
+
+@dataclass(slots=True, eq=False)
+class WorkloadDeployment:
+    """One rollout of one workload to a new pod template fingerprint."""
+
+    key: WorkloadKey
+    workload: str
+    app: AppKey
+    version: str
+    fingerprint: str
+    revision: str
+    started_at: float
+    rollback: bool
+    history: bool = False
+    finished_at: float | None = None
+    outcome: Outcome = Outcome.PROGRESSING
+    failure_reason: str | None = None
+    commit_time: float | None = None
+    commit_sha: str | None = None
+    traceparent: str | None = None
+    keptn_app: tuple[str, int] | None = None  # (KeptnApp spec.version, spec.revision)
+    group: AppDeployment | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True, eq=False)
+class AppDeployment:
+    """The DORA unit: the workload deployments of one app that went out together."""
+
+    app: AppKey
+    started_at: float
+    history: bool = False
+    keptn_app: tuple[str, int] | None = None
+    workloads: list[WorkloadDeployment] = field(default_factory=list)
+    outcome: Outcome = Outcome.PROGRESSING
+    finished_at: float | None = None
+    failure_reasons: list[str] = field(default_factory=list)
+    failed_change_at: float | None = None
+
+    @property
+    def active_workloads(self) -> list[WorkloadDeployment]:
+        return [w for w in self.workloads if w.outcome is not Outcome.SUPERSEDED]
+
+    @property
+    def version(self) -> str:
+        if self.keptn_app is not None and self.keptn_app[0]:
+            return self.keptn_app[0]
+        members = self.active_workloads or self.workloads
+        if len(members) == 1:
+            return members[0].version
+        joined = ",".join(sorted(f"{w.workload}={w.version}" for w in members))
+        return hashlib.sha256(joined.encode()).hexdigest()[:10]
+
+    @property
+    def rollback(self) -> bool:
+        members = self.active_workloads
+        return bool(members) and all(w.rollback for w in members)
+
+    @property
+    def failed_change(self) -> bool:
+        return bool(self.failure_reasons)
+
+    @property
+    def identity(self) -> str:
+        """Stable across restarts: the same cluster history yields the same id."""
+        first = min(self.workloads, key=lambda w: (w.started_at, w.key), default=None)
+        seed = f"{self.app.environment}/{self.app.namespace}/{self.app.app}"
+        if first is not None:
+            seed += f"/{first.key.kind}/{first.key.name}/{first.fingerprint}/{first.revision}"
+        return hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+    @property
+    def commit_time(self) -> float | None:
+        """The latest commit among the changed workloads; rollbacks carry none."""
+        if self.rollback:
+            return None
+        times = [w.commit_time for w in self.active_workloads if w.commit_time is not None]
+        return max(times) if times else None
+
+    @property
+    def lead_time_seconds(self) -> float | None:
+        commit = self.commit_time
+        if commit is None or self.outcome is not Outcome.SUCCEEDED or self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - commit)

@@ -1,0 +1,77 @@
+"""When is a rollout done, and when has it failed? (DESIGN §3)
+
+The rules mirror ``kubectl rollout status`` so that Daylight and the operator's terminal agree.
+Every rule first requires ``observedGeneration >= generation``: until the controller has seen
+the new spec, the status describes the previous rollout and must not be read as this one's.
+"""
+
+from __future__ import annotations
+
+from exporter.kube.schema import Condition, Workload
+
+DEPLOYMENT = "Deployment"
+STATEFULSET = "StatefulSet"
+DAEMONSET = "DaemonSet"
+WORKLOAD_KINDS = (DEPLOYMENT, STATEFULSET, DAEMONSET)
+
+
+def _observed(workload: Workload) -> bool:
+    return workload.status.observed_generation >= workload.metadata.generation
+
+
+def desired_replicas(workload: Workload) -> int:
+    replicas = workload.spec.replicas
+    return 1 if replicas is None else replicas
+
+
+def rollout_complete(workload: Workload) -> bool:
+    if not _observed(workload):
+        return False
+    status = workload.status
+    if workload.kind == DEPLOYMENT:
+        desired = desired_replicas(workload)
+        return (
+            status.updated_replicas == desired
+            and status.replicas == status.updated_replicas
+            and status.available_replicas >= status.updated_replicas
+        )
+    if workload.kind == STATEFULSET:
+        desired = desired_replicas(workload)
+        return (
+            bool(status.update_revision)
+            and status.current_revision == status.update_revision
+            and status.updated_replicas == desired
+            and status.ready_replicas == desired
+        )
+    if workload.kind == DAEMONSET:
+        desired = status.desired_number_scheduled
+        return status.updated_number_scheduled == desired and status.number_available == desired
+    return False
+
+
+def _condition(workload: Workload, kind: str) -> Condition | None:
+    return next((c for c in workload.status.conditions if c.type == kind), None)
+
+
+def progress_deadline_exceeded(workload: Workload) -> bool:
+    """Only Deployments have a controller-enforced deadline; others use --rollout-timeout."""
+    if workload.kind != DEPLOYMENT or not _observed(workload):
+        return False
+    progressing = _condition(workload, "Progressing")
+    return (
+        progressing is not None
+        and progressing.status == "False"
+        and progressing.reason == "ProgressDeadlineExceeded"
+    )
+
+
+def completion_time_hint(workload: Workload) -> str | None:
+    """When the controller says the current rollout finished (Deployments only)."""
+    progressing = _condition(workload, "Progressing")
+    if progressing is not None and progressing.reason == "NewReplicaSetAvailable":
+        return progressing.last_update_time
+    return None
+
+
+def has_own_deadline(workload: Workload) -> bool:
+    return workload.kind == DEPLOYMENT

@@ -1,0 +1,90 @@
+"""What this process observed: counters and histograms with ordinary Prometheus semantics.
+
+They are counted only for deployments that finish while Daylight watches (DESIGN §4); history
+rebuilt at start-up feeds the window gauges instead, so a restart never double-counts.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field
+
+from exporter.model.records import AppKey, WorkloadKey
+
+# Lead times and restores span minutes to weeks; default client buckets stop at 10 s.
+LEAD_TIME_BUCKETS = (
+    60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 86400.0,
+    2 * 86400.0, 7 * 86400.0, 14 * 86400.0, 30 * 86400.0,
+)  # fmt: skip
+DURATION_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
+RESTORE_BUCKETS = (
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0,
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Histogram:
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            self.counts = [0] * len(self.bounds)
+
+    def observe(self, value: float) -> None:
+        index = bisect_left(self.bounds, value)
+        if index < len(self.counts):
+            self.counts[index] += 1
+        self.total += value
+        self.count += 1
+
+    def cumulative(self) -> list[int]:
+        running = 0
+        out = []
+        for c in self.counts:
+            running += c
+            out.append(running)
+        return out
+
+
+@dataclass(slots=True)
+class WorkloadStats:
+    app: AppKey
+    kind: str
+    workload: str
+    outcomes: Counter[str] = field(default_factory=Counter)
+    duration: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
+
+
+@dataclass(slots=True)
+class AppStats:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    change_failures: Counter[str] = field(default_factory=Counter)
+    rework: int = 0
+    lead_time: Histogram = field(default_factory=lambda: Histogram(LEAD_TIME_BUCKETS))
+    restore: Histogram = field(default_factory=lambda: Histogram(RESTORE_BUCKETS))
+
+
+@dataclass(slots=True)
+class ObservedStats:
+    workloads: dict[AppKey, dict[WorkloadKey, WorkloadStats]] = field(default_factory=dict)
+    apps: dict[AppKey, AppStats] = field(default_factory=dict)
+    invalid: Counter[str] = field(default_factory=Counter)
+    restarts: int = 0
+    scale_only: int = 0
+
+    def workload(self, app: AppKey, key: WorkloadKey, workload: str) -> WorkloadStats:
+        per_app = self.workloads.setdefault(app, {})
+        stats = per_app.get(key)
+        if stats is None:
+            stats = per_app[key] = WorkloadStats(app=app, kind=key.kind, workload=workload)
+        return stats
+
+    def app(self, app: AppKey) -> AppStats:
+        stats = self.apps.get(app)
+        if stats is None:
+            stats = self.apps[app] = AppStats()
+        return stats

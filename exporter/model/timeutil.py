@@ -1,0 +1,59 @@
+"""Timestamp parsing and formatting. Parsing is pure; nothing here reads a clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+MIN_PLAUSIBLE = 946_684_800.0  # 2000-01-01T00:00:00Z: older commit times are bad input
+
+
+def parse_rfc3339(value: str | None) -> float | None:
+    """Epoch seconds of an RFC 3339 timestamp, or None when absent or malformed."""
+    if not value or not isinstance(value, str) or len(value) > 40:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def parse_commit_time(value: str | None) -> float | None:
+    """RFC 3339 or Unix seconds (DESIGN §2); None if it cannot be read."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.replace(".", "", 1).isdigit():
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return parse_rfc3339(text)
+
+
+def format_rfc3339(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
+    if moment.microsecond:
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``15m``, ``24h``, ``30d`` or plain seconds."""
+    text = text.strip()
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+    try:
+        unit = units.get(text[-1:], 0.0)
+        value = float(text[:-1]) * unit if unit else float(text)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 24h, 30d)") from None
+    if value < 0 or value != value:
+        raise ValueError(f"duration must be positive: {text!r}")
+    return value

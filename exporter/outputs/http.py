@@ -1,0 +1,82 @@
+"""The one HTTP port: /metrics, /healthz, /readyz and the JSON report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from exporter.model.timeutil import parse_duration
+from exporter.model.windows import DAY
+from exporter.outputs.report import build_report
+from exporter.outputs.selfmetrics import SelfState, build_registry, render_self
+
+log = logging.getLogger("daylight.http")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+GZIP_OVER = 64 * 1024
+
+
+@dataclass(slots=True)
+class HttpApi:
+    state: SelfState
+    ready: Callable[[], tuple[bool, list[str]]]
+    clock: Callable[[], float] = time.time
+    dora_report: str = "2023"
+
+    def app(self) -> web.Application:
+        registry = build_registry(self.state)
+
+        async def metrics(request: web.Request) -> web.StreamResponse:
+            body = self.state.renderer.render(self.clock()) + render_self(registry)
+            response = web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+            if len(body) > GZIP_OVER and "gzip" in request.headers.get("Accept-Encoding", ""):
+                response.enable_compression(web.ContentCoding.gzip)
+            return response
+
+        async def healthz(_: web.Request) -> web.Response:
+            return web.Response(text="ok\n")
+
+        async def readyz(_: web.Request) -> web.Response:
+            ok, waiting = self.ready()
+            if ok:
+                return web.Response(text="ok\n")
+            return web.Response(status=503, text="waiting for: " + ", ".join(waiting) + "\n")
+
+        async def dora(request: web.Request) -> web.Response:
+            try:
+                window = parse_duration(request.query.get("window", "30d"))
+            except ValueError as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+            if window <= 0 or window > 400 * DAY:
+                return web.json_response({"error": "window must be within (0, 400d]"}, status=400)
+            report = build_report(self.state.model, self.clock(), window, self.dora_report)
+            return web.Response(text=json.dumps(report), content_type="application/json")
+
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
+        app.router.add_get("/api/v1/dora", dora)
+        return app
+
+
+async def serve(app: web.Application, listen: str) -> web.AppRunner:
+    host, _, port = listen.rpartition(":")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host or "0.0.0.0", int(port))
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        for sock in sockets:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("server has no bound socket")

@@ -1,0 +1,158 @@
+"""The DORA report (DESIGN §5): JSON for machines, a table for people. Reads the model only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.model.engine import DoraModel
+from exporter.model.records import AppDeployment, Outcome
+from exporter.model.timeutil import format_rfc3339
+from exporter.model.windows import DAY, levels, window_keys
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _app_deployment(d: AppDeployment) -> dict[str, Any]:
+    members = d.active_workloads
+    return {
+        "environment": d.app.environment,
+        "namespace": d.app.namespace,
+        "app": d.app.app,
+        "version": d.version,
+        "started_at": format_rfc3339(d.started_at),
+        "finished_at": format_rfc3339(d.finished_at) if d.outcome.finished else None,
+        "outcome": d.outcome.value,
+        "lead_time_seconds": _round(d.lead_time_seconds),
+        "failed_change": d.failed_change,
+        "failure_reasons": list(d.failure_reasons),
+        "restored_at": format_rfc3339(getattr(d, "restored_at", None)),
+        "rework": bool(getattr(d, "rework", False)),
+        "rollback": d.rollback,
+        "history": d.history,
+        "id": d.identity,
+        "workloads": [
+            {
+                "workload": w.workload,
+                "kind": w.key.kind,
+                "name": w.key.name,
+                "version": w.version,
+                "revision": w.revision or None,
+                "started_at": format_rfc3339(w.started_at),
+                "finished_at": format_rfc3339(w.finished_at),
+                "outcome": w.outcome.value,
+                "rollback": w.rollback,
+                "failure_reason": w.failure_reason,
+                "commit_sha": w.commit_sha,
+            }
+            for w in sorted(members, key=lambda w: (w.started_at, w.key))
+        ],
+    }
+
+
+def build_report(
+    model: DoraModel, now: float, window_s: float = 30 * DAY, dora_report: str = "2023"
+) -> dict[str, Any]:
+    apps: list[dict[str, Any]] = []
+    deployments: list[AppDeployment] = []
+    start = now - window_s
+    for key in sorted(model.apps):
+        ledger_deployments = model.apps[key].deployments
+        keys = window_keys(ledger_deployments, now, window_s)
+        in_window = [
+            d
+            for d in ledger_deployments
+            if d.started_at <= now
+            and (
+                (d.finished_at is not None and d.finished_at > start)
+                or d.outcome is Outcome.PROGRESSING
+            )
+        ]
+        deployments.extend(in_window)
+        if not in_window and keys.deployments == 0:
+            continue
+        apps.append(
+            {
+                "environment": key.environment,
+                "namespace": key.namespace,
+                "app": key.app,
+                "deployments": keys.deployments,
+                "successful_deployments": keys.successful,
+                "failed_changes": keys.failed_changes,
+                "change_failure_rate": _round(keys.change_failure_rate, 4),
+                "deployment_frequency_per_day": _round(keys.deployment_frequency_per_day, 4),
+                "lead_time_median_seconds": _round(keys.lead_time_median_s),
+                "lead_time_coverage": _round(keys.lead_time_coverage, 4),
+                "time_to_restore_median_seconds": _round(keys.time_to_restore_median_s),
+                "rework_deployments": keys.rework_deployments,
+                "rework_rate": _round(keys.rework_rate, 4),
+                "levels": levels(keys, dora_report),
+            }
+        )
+    deployments.sort(key=lambda d: (d.started_at, d.app))
+    return {
+        "generated_at": format_rfc3339(now),
+        "window_days": window_s / DAY,
+        "dora_report": dora_report,
+        "apps": apps,
+        "app_deployments": [_app_deployment(d) for d in deployments],
+    }
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * DAY:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / DAY:.1f}d"
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """A fixed-width table a person can scan; one row per app."""
+    header = (
+        "ENVIRONMENT",
+        "NAMESPACE",
+        "APP",
+        "DEPLOYS",
+        "FREQ/DAY",
+        "LEAD TIME",
+        "FAIL RATE",
+        "RESTORE",
+        "LEVELS (freq/lead/cfr/restore)",
+    )
+    rows = [header]
+    for app in report["apps"]:
+        rate = app["change_failure_rate"]
+        lv = app["levels"]
+        rows.append(
+            (
+                app["environment"],
+                app["namespace"],
+                app["app"],
+                str(app["deployments"]),
+                f"{app['deployment_frequency_per_day']:.2f}",
+                _duration(app["lead_time_median_seconds"]),
+                "-" if rate is None else f"{rate * 100:.0f}%",
+                _duration(app["time_to_restore_median_seconds"]),
+                "/".join(
+                    (lv[k] or "-")
+                    for k in (
+                        "deployment_frequency",
+                        "lead_time",
+                        "change_failure_rate",
+                        "time_to_restore",
+                    )
+                ),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    title = f"DORA report, last {report['window_days']:g} days, at {report['generated_at']}"
+    if len(rows) == 1:
+        lines.append("(no app deployments in this window yet)")
+    return "\n".join([title, *lines])

@@ -1,0 +1,160 @@
+"""Wires the parts together: informers -> model -> outputs, in one asyncio loop.
+
+This is the only place that reads the wall clock for the model: live events are stamped with
+their receive time here, so the model itself stays pure and replayable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.kube.client import ApiClient
+from exporter.kube.config import ClusterAccess
+from exporter.kube.informer import Disabled, Informer, InformerStats
+from exporter.kube.resources import (
+    CONTROLLER_REVISIONS,
+    DAEMONSETS,
+    DEPLOYMENTS,
+    NAMESPACES,
+    PODS,
+    REPLICASETS,
+    STATEFULSETS,
+    WATCHED,
+    Resource,
+)
+from exporter.model.engine import DoraModel, ModelConfig, ObjectEvent
+
+log = logging.getLogger("daylight")
+
+# The label selector narrows what belongs to apps; namespaces and Keptn objects stay whole.
+SELECTABLE = {DEPLOYMENTS, STATEFULSETS, DAEMONSETS, REPLICASETS, CONTROLLER_REVISIONS, PODS}
+
+
+@dataclass(slots=True)
+class WatchOptions:
+    namespaces: tuple[str, ...] = ()
+    exclude_namespaces: frozenset[str] = frozenset()
+    label_selector: str | None = None
+    resources: tuple[Resource, ...] = WATCHED
+    watch_timeout_s: int = 300
+    page_size: int = 500
+
+
+@dataclass(slots=True)
+class LiveRuntime:
+    access: ClusterAccess
+    model: DoraModel
+    options: WatchOptions = field(default_factory=WatchOptions)
+    clock: Callable[[], float] = time.time
+    informers: list[Informer] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    started: bool = False
+    _client: ApiClient | None = None
+
+    def build_informers(self, item_type: Any = None) -> list[Informer]:
+        self._client = ApiClient(self.access)
+        informers = []
+        for resource in self.options.resources:
+            scopes: tuple[str | None, ...] = (None,)
+            if self.options.namespaces and resource.namespaced:
+                scopes = tuple(self.options.namespaces)
+            for namespace in scopes:
+                informers.append(
+                    Informer(
+                        self._client,
+                        resource,
+                        namespace=namespace,
+                        label_selector=(
+                            self.options.label_selector if resource in SELECTABLE else None
+                        ),
+                        item_type=item_type,
+                        page_size=self.options.page_size,
+                        watch_timeout_s=self.options.watch_timeout_s,
+                        excluded_namespaces=self.options.exclude_namespaces,
+                        clock=self.clock,
+                    )
+                )
+        self.informers = informers
+        return informers
+
+    async def initial_lists(self) -> list[list[Any]]:
+        """List everything concurrently; a missing or forbidden resource yields nothing."""
+
+        async def one(informer: Informer) -> list[Any]:
+            try:
+                return await informer.initial_list()
+            except Disabled:
+                if informer.resource is NAMESPACES and self.options.namespaces:
+                    log.info("namespaces not listable with namespace-scoped access: "
+                             "environments fall back to --default-environment")  # fmt: skip
+                return []
+
+        return list(await asyncio.gather(*(one(i) for i in self.informers)))
+
+    async def start(self) -> None:
+        """Sync history, then watch. Returns once every informer has its first snapshot."""
+        if not self.informers:
+            self.build_informers()
+        started = time.monotonic()
+        snapshots = await self.initial_lists()
+        now = self.clock()
+        for items in snapshots:  # informers are built in WATCHED order: history needs it
+            for obj in items:
+                self.model.apply(ObjectEvent(now, "ADDED", obj, initial=True))
+        self.model.settle()
+        total = sum(len(items) for items in snapshots)
+        log.info(
+            "synced %d objects from %s in %.2fs: %d apps, %d workloads",
+            total,
+            self.access.description,
+            time.monotonic() - started,
+            len(self.model.apps),
+            len(self.model.workloads),
+        )
+        for informer in self.informers:
+            informer.sink = self._sink
+            self.tasks.append(asyncio.create_task(informer.run(), name=f"watch {informer.name}"))
+        self.tasks.append(asyncio.create_task(self._tick(), name="model clock"))
+        self.started = True
+
+    def _sink(self, event_type: str, obj: Any, initial: bool) -> None:
+        self.model.apply(ObjectEvent(self.clock(), event_type, obj, initial))
+
+    async def _tick(self) -> None:
+        """Time passes even without events: rollout timeouts and windows need it."""
+        while True:
+            await asyncio.sleep(1.0)
+            self.model.advance(self.clock())
+
+    def ready(self) -> tuple[bool, list[str]]:
+        waiting = [
+            i.name for i in self.informers if not i.stats.synced and i.stats.disabled is None
+        ]
+        if not self.started:
+            waiting = waiting or ["initial sync"]
+        return (not waiting, waiting)
+
+    def informer_stats(self) -> list[tuple[str, InformerStats]]:
+        return [(i.name, i.stats) for i in self.informers]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        if self._client is not None:
+            await self._client.close()
+
+
+def model_config(args: Any) -> ModelConfig:
+    return ModelConfig(
+        default_environment=args.default_environment,
+        app_grouping_window_s=args.app_grouping_window,
+        rollout_timeout_s=args.rollout_timeout,
+        failure_window_s=args.failure_window,
+    )

@@ -1,0 +1,144 @@
+"""`daylight report --replay` on a hand-written log: exactly the deployments DESIGN §3 defines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.cli import main
+from tests.scenario import Deployment, Log, StatefulSet, namespace, pod_template, ts
+
+SHOP = {"app.kubernetes.io/part-of": "shop"}
+
+
+def web_template(version: str, **annotations: str) -> dict[str, Any]:
+    labels = {"app": "web", "app.kubernetes.io/name": "web", **SHOP}
+    return pod_template(f"registry.example/web:{version}", labels, annotations or None)
+
+
+def db_template(version: str) -> dict[str, Any]:
+    labels = {"app": "db", "app.kubernetes.io/name": "db", **SHOP}
+    return pod_template(f"registry.example/db:{version}", labels)
+
+
+def build_core_log() -> Log:
+    log = Log()
+    log.emit(0, "ADDED", namespace("shop", 0, "production"))
+    web = Deployment(log, "shop", "web", {"team": "a"}, at=0)
+    # 1. first rollout
+    web.set_template(0, web_template("1.0"))
+    web.controller_rolls(1, "aaa1111111")
+    web.complete(20)
+    # 2. a StatefulSet of the same app, outside the grouping window
+    db = StatefulSet(log, "shop", "db", {}, at=50)
+    db.set_template(50, db_template("1"))
+    db.controller_rolls(51, "d1")
+    db.complete(80)
+    # 3. a new version
+    web.set_template(100, web_template("1.1"))
+    web.controller_rolls(101, "bbb2222222")
+    web.complete(130)
+    # 4. kubectl rollout restart: a new ReplicaSet, but not a deployment
+    web.set_template(200, web_template("1.1", **{"kubectl.kubernetes.io/restartedAt": ts(200)}))
+    web.controller_rolls(201, "ccc3333333")
+    web.complete(220)
+    # 5. scale only: not a deployment
+    web.scale(300, 4)
+    web.observe_only(301)
+    # 6. a version that never becomes ready: failed by progress deadline
+    web.set_template(400, web_template("1.2"))
+    web.controller_rolls(401, "ddd4444444")
+    web.stuck(402)
+    web.deadline_exceeded(1000)
+    # 7. kubectl rollout undo: back to the restarted 1.1 template (reuses its ReplicaSet)
+    web.set_template(1100, web_template("1.1", **{"kubectl.kubernetes.io/restartedAt": ts(200)}))
+    web.controller_rolls(1101, "ccc3333333")
+    web.complete(1130)
+    # 8. web and db together: one app deployment of two workloads
+    web.set_template(2000, web_template("1.3"))
+    db.set_template(2005, db_template("2"))
+    web.controller_rolls(2001, "eee5555555")
+    db.controller_rolls(2006, "d2")
+    web.complete(2030)
+    db.complete(2040)
+    return log
+
+
+def run_report(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
+    assert main(["report", "--replay", str(path), "--format", "json", *extra]) == 0
+    result: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return result
+
+
+def summary(report: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            d["app"],
+            d["version"],
+            d["started_at"],
+            d["finished_at"],
+            d["outcome"],
+            d["failure_reasons"],
+            sorted((w["workload"], w["kind"], w["version"], w["rollback"]) for w in d["workloads"]),
+        )
+        for d in report["app_deployments"]
+    ]
+
+
+def test_core_scenario_gives_exactly_the_design_deployments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = build_core_log().write(tmp_path / "core.jsonl")
+    report = run_report(path, capsys)
+    combined = report["app_deployments"][-1]["version"]
+    assert summary(report) == [
+        ("shop", "1.0", ts(0), ts(20), "succeeded", [], [("web", "Deployment", "1.0", False)]),
+        ("shop", "1", ts(50), ts(80), "succeeded", [], [("db", "StatefulSet", "1", False)]),
+        ("shop", "1.1", ts(100), ts(130), "succeeded", [], [("web", "Deployment", "1.1", False)]),
+        (
+            "shop",
+            "1.2",
+            ts(400),
+            ts(1000),
+            "failed",
+            ["rollout_failed", "rollback"],
+            [("web", "Deployment", "1.2", False)],
+        ),
+        ("shop", "1.1", ts(1100), ts(1130), "succeeded", [], [("web", "Deployment", "1.1", True)]),
+        (
+            "shop",
+            combined,
+            ts(2000),
+            ts(2040),
+            "succeeded",
+            [],
+            [("db", "StatefulSet", "2", False), ("web", "Deployment", "1.3", False)],
+        ),
+    ]
+    assert len(combined) == 10
+    (app,) = report["apps"]
+    assert (app["environment"], app["namespace"], app["app"]) == ("production", "shop", "shop")
+    assert app["deployments"] == 6
+    assert app["successful_deployments"] == 5
+    assert app["failed_changes"] == 1
+    assert app["change_failure_rate"] == pytest.approx(1 / 6, abs=1e-4)
+    assert app["deployment_frequency_per_day"] == pytest.approx(5 / 30, abs=1e-4)
+
+
+def test_replaying_twice_gives_the_same_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = build_core_log().write(tmp_path / "core.jsonl")
+    assert run_report(path, capsys) == run_report(path, capsys)
+
+
+def test_duplicated_events_change_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = build_core_log()
+    single = run_report(log.write(tmp_path / "a.jsonl"), capsys)
+    doubled = Log(lines=[line for line in log.lines for _ in range(2)])
+    assert run_report(doubled.write(tmp_path / "b.jsonl"), capsys) == single
