@@ -173,7 +173,8 @@ class Deployment:
         else:
             ann = existing["metadata"]["annotations"]
             old = ann["deployment.kubernetes.io/revision"]
-            history = [h for h in ann.get("deployment.kubernetes.io/revision-history", "").split(",") if h]
+            earlier = ann.get("deployment.kubernetes.io/revision-history", "")
+            history = [h for h in earlier.split(",") if h]
             ann["deployment.kubernetes.io/revision-history"] = ",".join([*history, old])
             ann["deployment.kubernetes.io/revision"] = rev
             self.log.emit(at, "MODIFIED", existing)

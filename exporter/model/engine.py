@@ -343,8 +343,12 @@ class DoraModel:
         history: list[WorkloadDeployment] = []
         seen: set[str] = set()
         previous_start = 0.0
+        previous_fp = ""
         for rev, reused, created, _name, raw in entries:
             _, fp = self._fingerprint(raw)
+            if fp == previous_fp:
+                continue  # same template as the revision before: a restart, not a deployment
+            previous_fp = fp
             start = max(created, previous_start) if reused or created < previous_start else created
             previous_start = start
             ident = self._identity(workload, raw, fp)
@@ -524,10 +528,10 @@ class DoraModel:
 
     def _mark_history_rollback(self, ledger: AppLedger, rollback_group: AppDeployment) -> None:
         """A rollback in history fails the change it rolled back from (within the window)."""
-        earlier = [g for g in ledger.history_groups if g.started_at < rollback_group.started_at]
-        if not earlier:
+        index = ledger.history_groups.index(rollback_group)
+        if index == 0:
             return
-        victim = earlier[-1]
+        victim = ledger.history_groups[index - 1]
         if (
             rollback_group.started_at - (victim.finished_at or victim.started_at)
             <= (self.config.failure_window_s)

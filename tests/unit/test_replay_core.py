@@ -142,3 +142,31 @@ def test_duplicated_events_change_nothing(
     single = run_report(log.write(tmp_path / "a.jsonl"), capsys)
     doubled = Log(lines=[line for line in log.lines for _ in range(2)])
     assert run_report(doubled.write(tmp_path / "b.jsonl"), capsys) == single
+
+
+def test_history_rebuilt_at_start_up_counts_every_deployment_the_cluster_keeps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh exporter sees only the final objects; ReplicaSet revisions are its history."""
+    log = build_core_log()
+    last_state: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for line in log.lines:
+        meta = line["object"]["metadata"]
+        last_state[(line["object"]["kind"], meta.get("namespace", ""), meta["name"])] = line
+    order = {"Namespace": 0, "ReplicaSet": 1, "ControllerRevision": 1}
+    restarted = Log()
+    for line in sorted(last_state.values(), key=lambda ln: order.get(ln["object"]["kind"], 2)):
+        restarted.lines.append({**line, "time": ts(5000)})
+    report = run_report(restarted.write(tmp_path / "restart.jsonl"), capsys, "--now", ts(5000))
+    deployments = report["app_deployments"]
+    assert all(d["history"] for d in deployments)
+    versions = [(d["version"], d["workloads"][0]["rollback"]) for d in deployments]
+    # the restart (same fingerprint as the revision before) is not a deployment; the undo
+    # to 1.1 is recognised as a rollback from revision-history; web 1.3 + db 2 group together
+    assert [v for v, _ in versions[:5]] == ["1.0", "1", "1.1", "1.2", "1.1"]
+    assert versions[4][1] is True
+    assert len(deployments) == 6
+    assert sorted(w["workload"] for w in deployments[5]["workloads"]) == ["db", "web"]
+    (app,) = report["apps"]
+    assert app["deployments"] == 6
+    assert deployments[3]["failure_reasons"] == ["rollback"]
