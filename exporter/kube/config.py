@@ -11,6 +11,7 @@ import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> ClusterAc
 def load_in_cluster(
     token_file: Path = SERVICE_ACCOUNT_DIR / "token",
     ca_file: Path = SERVICE_ACCOUNT_DIR / "ca.crt",
+    refresh_period_s: float = 60.0,
 ) -> ClusterAccess:
     from kubernetes.client import Configuration
     from kubernetes.config.config_exception import ConfigException
@@ -56,6 +58,8 @@ def load_in_cluster(
         loader = InClusterConfigLoader(  # type: ignore[no-untyped-call]
             token_filename=str(token_file), cert_filename=str(ca_file), try_refresh_token=True
         )
+        # kubelet rotates projected tokens (about hourly); re-read the file this often
+        loader._token_refresh_period = timedelta(seconds=refresh_period_s)
         loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
     except ConfigException as exc:
         raise ConfigError(f"in-cluster configuration unusable: {exc}") from exc
@@ -97,11 +101,16 @@ def _from_configuration(configuration: Any, description: str) -> ClusterAccess:
     def headers() -> dict[str, str]:
         # get_api_key_with_prefix runs the loader's refresh hook: rotated service-account
         # tokens and expiring exec-plugin credentials are picked up without a restart.
-        token = configuration.get_api_key_with_prefix("authorization")
+        # Newer clients store the token as "BearerToken", older ones as "authorization".
+        token = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
         if token:
-            return {"Authorization": str(token)}
-        basic = configuration.get_basic_auth_token()
-        return {"Authorization": str(basic)} if basic else {}
+            token = str(token)
+            if not token.lower().startswith("bearer "):
+                token = f"Bearer {token}"
+            return {"Authorization": "Bearer " + token[7:]}
+        if configuration.username:
+            return {"Authorization": str(configuration.get_basic_auth_token())}
+        return {}
 
     return ClusterAccess(
         server=server, ssl_context=context, headers=headers, description=description
