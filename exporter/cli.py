@@ -106,6 +106,13 @@ def _add_cluster(p: argparse.ArgumentParser) -> None:
                    "or the in-cluster service account when running in a pod)")  # fmt: skip
     g.add_argument("--context", help="kubeconfig context (default: the current context)")
     g.add_argument(
+        "--service-account-dir",
+        default="/var/run/secrets/kubernetes.io/serviceaccount",
+        metavar="DIR",
+        help="in a pod: where the service-account token and ca.crt are mounted "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
         "--namespaces",
         type=_csv,
         default=(),

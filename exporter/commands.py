@@ -17,6 +17,7 @@ from exporter.kube import config as kube_config
 from exporter.kube import eventlog
 from exporter.kube.config import ClusterAccess
 from exporter.model.engine import DoraModel, ObjectEvent
+from exporter.model.signals import InvalidInput
 from exporter.outputs.http import HttpApi, bound_port, serve
 from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.report import build_report, render_table
@@ -32,7 +33,7 @@ class CommandError(Exception):
 
 def _access(args: argparse.Namespace) -> ClusterAccess:
     try:
-        return kube_config.load(args.kubeconfig, args.context)
+        return kube_config.load(args.kubeconfig, args.context, Path(args.service_account_dir))
     except kube_config.ConfigError as exc:
         raise CommandError(str(exc)) from None
 
@@ -140,8 +141,11 @@ def _replay_into(model: DoraModel, path: str) -> tuple[float | None, int, int]:
                 model.apply(event)
                 objects += 1
             else:
-                model.advance(event.time)
                 side += 1
+                try:
+                    model.apply_external(event.type, event.body, event.time)
+                except InvalidInput as exc:
+                    log.warning("%s: skipped %s line at %s: %s", path, event.type, event.time, exc)
             last = event.time if last is None else max(last, event.time)
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc}") from None

@@ -267,3 +267,48 @@ class StatefulSet:
                        "currentRevision": status["updateRevision"],
                        "currentReplicas": replicas})  # fmt: skip
         self.log.emit(at, "MODIFIED", self.obj)
+
+
+def pod_of(
+    owner: Deployment,
+    rs_hash: str,
+    index: int,
+    at: float,
+    *,
+    restarts: int = 0,
+    crashloop: bool = False,
+    digest: str = "sha256:" + "0" * 64,
+) -> dict[str, Any]:
+    """A Pod of one of the Deployment's ReplicaSets, as the kubelet reports it."""
+    rs_name = f"{owner.name}-{rs_hash}"
+    state: dict[str, Any] = {"running": {"startedAt": ts(at)}}
+    if crashloop:
+        state = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting"}}
+    template = owner.obj["spec"]["template"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"{rs_name}-p{index}", "namespace": owner.ns,
+                     "uid": f"uid-pod-{rs_name}-{index}", "creationTimestamp": ts(at),
+                     "labels": {**template["metadata"]["labels"], "pod-template-hash": rs_hash},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                          "name": rs_name, "uid": f"uid-rs-{rs_name}",
+                                          "controller": True, "blockOwnerDeletion": True}]},
+        "spec": template["spec"],
+        "status": {"phase": "Running", "containerStatuses": [
+            {"name": "main", "image": template["spec"]["containers"][0]["image"],
+             "imageID": f"registry.example/{owner.name}@{digest}", "ready": not crashloop,
+             "restartCount": restarts, "state": state}]},
+    }  # fmt: skip
+
+
+def set_available(owner: Deployment, at: float, available: bool) -> None:
+    """After a rollout: pods fail (or recover) and the Available condition follows."""
+    conditions = owner.obj["status"]["conditions"]
+    conditions[0] = {**conditions[0], "status": "True" if available else "False",
+                     "reason": "MinimumReplicasAvailable" if available
+                     else "MinimumReplicasUnavailable", "lastUpdateTime": ts(at)}  # fmt: skip
+    total = owner.obj["spec"]["replicas"]
+    owner.obj["status"]["availableReplicas"] = total if available else 0
+    owner.obj["status"]["readyReplicas"] = total if available else 0
+    owner.log.emit(at, "MODIFIED", owner.obj)

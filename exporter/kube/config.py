@@ -36,11 +36,15 @@ class ClusterAccess:
         return cls(server=server.rstrip("/"), headers=lambda: dict(static), description=server)
 
 
-def load(kubeconfig: str | None = None, context: str | None = None) -> ClusterAccess:
+def load(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+) -> ClusterAccess:
     """In-cluster when running in a pod without an explicit kubeconfig, else the kubeconfig."""
     explicit = kubeconfig or os.environ.get("KUBECONFIG")
     if not explicit and "KUBERNETES_SERVICE_HOST" in os.environ:
-        return load_in_cluster()
+        return load_in_cluster(service_account_dir / "token", service_account_dir / "ca.crt")
     return load_kubeconfig(explicit, context)
 
 

@@ -9,6 +9,7 @@ which pre-rendered metric lines are stale.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -20,11 +21,13 @@ from exporter.kube.schema import (
     ControllerRevision,
     KeptnApp,
     Namespace,
+    Pod,
     PodTemplate,
     ReplicaSet,
     Workload,
 )
 from exporter.model import rollout
+from exporter.model.failures import FailureTracker
 from exporter.model.fingerprint import (
     controller_revision_template,
     restart_marker,
@@ -38,6 +41,7 @@ from exporter.model.records import (
     WorkloadDeployment,
     WorkloadKey,
 )
+from exporter.model.signals import Alert, Change, InvalidInput, parse_alerts, parse_change
 from exporter.model.stats import ObservedStats
 from exporter.model.timeutil import MIN_PLAUSIBLE, parse_commit_time, parse_rfc3339
 
@@ -64,6 +68,7 @@ class ModelConfig:
     app_grouping_window_s: float = 30.0
     rollout_timeout_s: float = 900.0
     failure_window_s: float = 86400.0
+    degraded_after_s: float = 60.0
 
 
 @dataclass(slots=True, eq=False)
@@ -79,6 +84,8 @@ class TrackedWorkload:
     last_finished: WorkloadDeployment | None = None
     last: Workload | None = None
     info_app: AppKey | None = None
+    unavailable_since: float | None = None
+    crashing: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True, eq=False)
@@ -113,9 +120,15 @@ class DoraModel:
         self.observation_start: float | None = None
         self.now: float = 0.0
         self.revision = 0
-        self._deadlines: list[tuple[float, int, WorkloadDeployment]] = []
-        self._deadline_seq = 0
+        self._timers: list[tuple[float, int, str, object]] = []
+        self._timer_seq = 0
         self._fingerprints: dict[str, str] = {}
+        self._rs_owner: dict[str, str] = {}
+        self._rs_fingerprint: dict[str, str] = {}
+        self._dirty_history: set[AppKey] = set()
+        self.failures = FailureTracker(self.config.failure_window_s, self.stats, self._touch)
+        self.pending_changes: deque[tuple[float, Change]] = deque(maxlen=10_000)
+        self.firing_alerts: dict[str, AppKey] = {}
 
     # ------------------------------------------------------------------ input
 
@@ -128,8 +141,17 @@ class DoraModel:
         if isinstance(obj, Workload):
             if obj.kind in rollout.WORKLOAD_KINDS:
                 self._on_workload(obj, event, deleted)
+        elif isinstance(obj, Pod):
+            self._on_pod(obj, event.time, deleted)
         elif isinstance(obj, ReplicaSet):
-            _index_by_owner(self.replicasets, obj, deleted)
+            owner = _index_by_owner(self.replicasets, obj, deleted)
+            uid = obj.metadata.uid
+            if deleted or owner is None:
+                self._rs_owner.pop(uid, None)
+                self._rs_fingerprint.pop(uid, None)
+            else:
+                self._rs_owner[uid] = owner
+                self._rs_fingerprint[uid] = self._fingerprint(bytes(obj.spec.template))[1]
         elif isinstance(obj, ControllerRevision):
             _index_by_owner(self.controller_revisions, obj, deleted)
         elif isinstance(obj, Namespace):
@@ -146,23 +168,28 @@ class DoraModel:
             self.apply(event)
 
     def advance(self, now: float) -> None:
-        """Move model time forward: fail rollouts whose --rollout-timeout has passed."""
+        """Move model time forward and fire what was due: rollout timeouts, degradation."""
         if now < self.now:
             now = self.now  # out-of-order delivery never moves time backwards
         self.now = now
-        while self._deadlines and self._deadlines[0][0] <= now:
-            deadline, _, wd = heapq.heappop(self._deadlines)
-            if wd.outcome is Outcome.PROGRESSING:
-                tracked = self._tracked_for(wd)
-                self._finish(wd, Outcome.FAILED, deadline, "rollout_timeout")
-                if tracked is not None and tracked.active is wd:
-                    tracked.active = None
+        while self._timers and self._timers[0][0] <= now:
+            due, _, kind, payload = heapq.heappop(self._timers)
+            if kind == "rollout_timeout" and isinstance(payload, WorkloadDeployment):
+                self._rollout_timed_out(payload, due)
+            elif kind == "degraded" and isinstance(payload, tuple):
+                self._degradation_due(payload[0], payload[1], due)
         self.settle()
+
+    def _schedule(self, at: float, kind: str, payload: object) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (at, self._timer_seq, kind, payload))
 
     def settle(self) -> None:
         """Regroup apps whose history changed (history arrives per workload, out of order)."""
-        for ledger in self.apps.values():
-            if ledger.history_dirty:
+        while self._dirty_history:
+            key = self._dirty_history.pop()
+            ledger = self.apps.get(key)
+            if ledger is not None and ledger.history_dirty:
                 self._regroup_history(ledger)
 
     # ------------------------------------------------------------- namespaces
@@ -317,6 +344,7 @@ class DoraModel:
             for wd in history:
                 self._ledger(wd.app).history_workloads.append(wd)
                 self._ledger(wd.app).history_dirty = True
+                self._dirty_history.add(wd.app)
             self._touch(ledger.key)
 
     def _history(self, tracked: TrackedWorkload, workload: Workload) -> list[WorkloadDeployment]:
@@ -426,23 +454,25 @@ class DoraModel:
             else:
                 self._supersede(previous)
         elif rollback and tracked.last_finished is not None:
-            self._mark_failed_change(tracked.last_finished, "rollback", start)
+            victim = tracked.last_finished.group
+            if victim is not None:
+                signal = f"rollback:{tracked.key.kind}/{tracked.key.name}"
+                self.failures.mark(victim, "rollback", start, signal)
         tracked.active = wd
+        tracked.unavailable_since = None
         self._join_group(wd)
+        self._match_pending_changes(wd)
         if not rollout.has_own_deadline(workload):
-            self._deadline_seq += 1
-            heapq.heappush(
-                self._deadlines,
-                (start + self.config.rollout_timeout_s, self._deadline_seq, wd),
-            )
+            self._schedule(start + self.config.rollout_timeout_s, "rollout_timeout", wd)
 
     def _evaluate(self, tracked: TrackedWorkload, workload: Workload, now: float) -> None:
         wd = tracked.active
         if wd is None:
+            self._check_health(tracked, workload, now)
             return
         revision = workload.metadata.annotations.get(REVISION_ANNOTATION)
         if workload.kind != rollout.DEPLOYMENT:
-            revision = workload.status.update_revision or revision
+            revision = self._controller_revision(tracked.uid, wd.fingerprint) or revision
         if revision and revision != wd.revision:
             wd.revision = revision
         if rollout.rollout_complete(workload):
@@ -455,6 +485,98 @@ class DoraModel:
             self._finish(wd, Outcome.FAILED, max(now, wd.started_at), "progress_deadline")
             tracked.last_finished = wd
             tracked.active = None
+
+    def _controller_revision(self, owner_uid: str, fingerprint: str) -> str | None:
+        """The number of the newest ControllerRevision holding this template, if known."""
+        best = 0
+        for cr in self.controller_revisions.get(owner_uid, {}).values():
+            raw = controller_revision_template(bytes(cr.data))
+            if cr.revision > best and self._fingerprint(raw)[1] == fingerprint:
+                best = cr.revision
+        return str(best) if best else None
+
+    def _rollout_timed_out(self, wd: WorkloadDeployment, due: float) -> None:
+        if wd.outcome is not Outcome.PROGRESSING:
+            return
+        tracked = self._tracked_for(wd)
+        self._finish(wd, Outcome.FAILED, due, "rollout_timeout")
+        if tracked is not None and tracked.active is wd:
+            tracked.active = None
+            tracked.last_finished = wd
+
+    # ----------------------------------------------------------------- health
+
+    def _check_health(self, tracked: TrackedWorkload, workload: Workload, now: float) -> None:
+        """Degraded: unavailable for longer than --degraded-after outside a rollout."""
+        if rollout.available(workload):
+            if tracked.unavailable_since is not None:
+                tracked.unavailable_since = None
+                app = tracked.info_app
+                if app is not None:
+                    self.failures.clear(app, f"degraded:{tracked.key.kind}/{tracked.key.name}")
+                    self._try_restore(app, now)
+            return
+        if tracked.unavailable_since is None:
+            tracked.unavailable_since = now
+            self._schedule(now + self.config.degraded_after_s, "degraded", (tracked.uid, now))
+
+    def _degradation_due(self, uid: str, since: float, due: float) -> None:
+        tracked = self.workloads.get(uid)
+        if tracked is None or tracked.unavailable_since != since or tracked.active is not None:
+            return
+        current = tracked.current
+        if current is None or current.group is None:
+            return
+        signal = f"degraded:{tracked.key.kind}/{tracked.key.name}"
+        self.failures.mark(current.group, "degraded", due, signal)
+
+    def _on_pod(self, pod: Pod, now: float, deleted: bool) -> None:
+        """Crash loops and image digests of the pods of a tracked revision."""
+        owner = next((o for o in pod.metadata.owner_references if o.controller), None)
+        if owner is None:
+            return
+        if owner.kind == "ReplicaSet":
+            workload_uid = self._rs_owner.get(owner.uid)
+            fingerprint = self._rs_fingerprint.get(owner.uid)
+        else:
+            workload_uid, fingerprint = owner.uid, None
+        tracked = self.workloads.get(workload_uid) if workload_uid else None
+        if tracked is None:
+            return
+        wd = tracked.active or tracked.current
+        if wd is None or (fingerprint is not None and fingerprint != wd.fingerprint):
+            if tracked.current is not None and tracked.current.fingerprint == fingerprint:
+                wd = tracked.current
+            else:
+                wd = None
+        uid = pod.metadata.uid
+        crashing = (
+            not deleted
+            and wd is not None
+            and any(
+                cs.restart_count >= 3
+                or (cs.state.waiting is not None and cs.state.waiting.reason == "CrashLoopBackOff")
+                for cs in pod.status.container_statuses
+            )
+        )
+        if wd is not None and not deleted and len(wd.image_digests) < 8:
+            for cs in pod.status.container_statuses:
+                digest = _digest(cs.image_id)
+                if digest and digest not in wd.image_digests:
+                    wd.image_digests.add(digest)
+                    self._match_pending_changes(wd)
+        signal = f"crashloop:{tracked.key.kind}/{tracked.key.name}"
+        if crashing and uid not in tracked.crashing:
+            tracked.crashing.add(uid)
+            if len(tracked.crashing) == 1 and wd is not None and wd.group is not None:
+                self.failures.mark(wd.group, "crashloop", now, signal)
+        elif not crashing and uid in tracked.crashing:
+            tracked.crashing.discard(uid)
+            if not tracked.crashing and tracked.info_app is not None:
+                self.failures.clear(tracked.info_app, signal)
+                self._try_restore(tracked.info_app, now)
+        if tracked.crashing and len(tracked.crashing) > 10_000:
+            tracked.crashing.clear()  # bounded: a runaway set is not information
 
     def _set_current(self, tracked: TrackedWorkload, wd: WorkloadDeployment | None) -> None:
         """Move the workload's info series to the app it now belongs to."""
@@ -574,13 +696,18 @@ class DoraModel:
             failed = [w for w in members if w.outcome is Outcome.FAILED]
             group.outcome = Outcome.FAILED
             group.finished_at = min(w.finished_at or w.started_at for w in failed)
-            reason = "rollback" if failed[0].failure_reason == "rollback" else "rollout_failed"
             self._record_app_finish(group)
-            self._mark_failed_change(group, reason, group.finished_at)
+            for w in failed:
+                reason = "rollback" if w.failure_reason == "rollback" else "rollout_failed"
+                kind = "rollback" if reason == "rollback" else "rollout"
+                signal = f"{kind}:{w.key.kind}/{w.key.name}"
+                self.failures.mark(group, reason, group.finished_at, signal)
         elif all(w.outcome is Outcome.SUCCEEDED for w in members):
             group.outcome = Outcome.SUCCEEDED
             group.finished_at = max(w.finished_at or w.started_at for w in members)
             self._record_app_finish(group)
+            self.failures.deployment_succeeded(group)
+            self._try_restore(group.app, group.finished_at)
         self._touch(group.app)
 
     def _record_app_finish(self, group: AppDeployment) -> None:
@@ -588,35 +715,177 @@ class DoraModel:
             return
         stats = self.stats.app(group.app)
         stats.outcomes[group.outcome.value] += 1
-        lead = group.lead_time_seconds
-        if lead is not None:
-            stats.lead_time.observe(lead)
+        self._observe_lead_time(group)
 
-    def _mark_failed_change(
-        self, target: WorkloadDeployment | AppDeployment, reason: str, at: float
-    ) -> None:
-        group = target.group if isinstance(target, WorkloadDeployment) else target
-        if group is None or reason in group.failure_reasons:
+    def _observe_lead_time(self, group: AppDeployment) -> None:
+        lead = group.lead_time_seconds
+        if lead is not None and not group.lead_time_observed and not group.history:
+            group.lead_time_observed = True
+            self.stats.app(group.app).lead_time.observe(lead)
+
+    def _try_restore(self, app: AppKey, at: float) -> None:
+        failure = self.failures.open.get(app)
+        if failure is None:
             return
-        finished = group.finished_at or group.started_at
-        if at - finished > self.config.failure_window_s:
-            return
-        first = not group.failure_reasons
-        group.failure_reasons.append(reason)
-        if first:
-            group.failed_change_at = at
-            if not group.history:
-                self.stats.app(group.app).change_failures[reason] += 1
-        self._touch(group.app)
+        ledger = self._ledger(app)
+        progressing = any(g.outcome is Outcome.PROGRESSING for g in ledger.live_groups[-8:])
+        by = next(
+            (
+                g
+                for g in reversed(ledger.live_groups[-8:])
+                if g.outcome is Outcome.SUCCEEDED
+                and g.started_at >= failure.opened_at
+                and g not in failure.deployments
+            ),
+            None,
+        )
+        self.failures.try_restore(app, at, progressing, by)
+
+    # ------------------------------------------------------- external signals
+
+    CHANGE_RETENTION_S = 30 * 86400.0
+
+    def apply_change(self, change: Change, at: float) -> int:
+        """Register commit metadata from CI; returns how many deployments it matched now.
+
+        Kept for later matches too: CI often registers the change before the rollout starts.
+        """
+        self.advance(at)
+        self.pending_changes.append((at, change))
+        matched = 0
+        for tracked in self.workloads.values():
+            for wd in (tracked.active, tracked.current):
+                if wd is not None and self._apply_change_to(wd, change):
+                    matched += 1
+        return matched
+
+    def _match_pending_changes(self, wd: WorkloadDeployment) -> None:
+        horizon = self.now - self.CHANGE_RETENTION_S
+        while self.pending_changes and self.pending_changes[0][0] < horizon:
+            self.pending_changes.popleft()
+        for _, change in reversed(self.pending_changes):
+            if self._apply_change_to(wd, change):
+                return
+
+    def _apply_change_to(self, wd: WorkloadDeployment, change: Change) -> bool:
+        if wd.rollback or wd.commit_time is not None or wd.history:
+            return False
+        if change.namespace is not None and change.namespace != wd.key.namespace:
+            return False
+        if change.app is not None and change.app not in (wd.app.app, wd.workload):
+            return False
+        if not (
+            (change.image_digest is not None and change.image_digest in wd.image_digests)
+            or (change.version is not None and change.version == wd.version)
+            or (wd.commit_sha is not None and wd.commit_sha.lower() == change.commit_sha)
+        ):
+            return False
+        wd.commit_time = change.commit_time
+        wd.commit_sha = wd.commit_sha or change.commit_sha
+        if wd.group is not None and wd.group.outcome is Outcome.SUCCEEDED:
+            self._observe_lead_time(wd.group)
+        self._touch(wd.app)
+        return True
+
+    def apply_alert(self, alert: Alert, at: float) -> bool:
+        """An Alertmanager alert; False when it matches no app (counted as invalid input)."""
+        self.advance(at)
+        signal = f"alert:{alert.fingerprint}"
+        if not alert.firing:
+            app = self.firing_alerts.pop(alert.fingerprint, None)
+            if app is not None:
+                self.signal_cleared(app, signal, at)
+            return app is not None
+        if alert.fingerprint in self.firing_alerts:
+            return True  # Alertmanager repeats firing notifications
+        apps: list[AppKey] = []
+        if alert.namespace:
+            for name in alert.names:
+                apps = self.find_apps(alert.namespace, name)
+                if apps:
+                    break
+        if not apps:
+            self.stats.invalid["unmatched_alert"] += 1
+            return False
+        app = apps[0]
+        self.firing_alerts[alert.fingerprint] = app
+        if len(self.firing_alerts) > 10_000:
+            self.firing_alerts.pop(next(iter(self.firing_alerts)))
+        self.signal_failure(app, "incident", signal, at)
+        return True
+
+    def apply_external(self, kind: str, body: object, at: float) -> int:
+        """A CHANGE or ALERT (event-log line or HTTP body); InvalidInput says what is wrong."""
+        try:
+            if kind == "CHANGE":
+                return self.apply_change(parse_change(body, at), at)
+            if kind == "ALERT":
+                return sum(1 for alert in parse_alerts(body) if self.apply_alert(alert, at))
+        except InvalidInput as exc:
+            self.stats.invalid[exc.reason] += 1
+            raise
+        raise InvalidInput("unknown_input", f"unknown input kind {kind!r}")
+
+    def task_failed(
+        self, app: AppKey, kind: str, name: str, at: float, post_deployment: bool = True
+    ) -> bool:
+        """Entry point for the launcher/evaluations: a failed task or evaluation."""
+        if not post_deployment:
+            return False
+        reason = "evaluation_failed" if kind == "evaluation" else "task_failed"
+        return self.signal_failure(app, reason, f"{kind}:{name}", at)
+
+    def latest_deployment(self, app: AppKey, at: float) -> AppDeployment | None:
+        """The change a signal at ``at`` is attributed to: the last one started before it."""
+        ledger = self.apps.get(app)
+        if ledger is None:
+            return None
+        for group in reversed(ledger.live_groups):
+            if group.started_at <= at and group.active_workloads:
+                return group
+        for group in reversed(ledger.history_groups):
+            if group.started_at <= at:
+                return group
+        return None
+
+    def find_apps(self, namespace: str, name: str) -> list[AppKey]:
+        """Apps in ``namespace`` called ``name``, or owning a workload called ``name``."""
+        found = [k for k in self.apps if k.namespace == namespace and k.app == name]
+        if found:
+            return found
+        return sorted(
+            {
+                t.info_app
+                for t in self.workloads.values()
+                if t.info_app is not None
+                and t.key.namespace == namespace
+                and (t.key.name == name or (t.current is not None and t.current.workload == name))
+            }
+        )
+
+    def signal_failure(self, app: AppKey, reason: str, signal: str, at: float) -> bool:
+        """An external failure signal (incident, failed task or evaluation) for ``app``."""
+        self.advance(at)
+        target = self.latest_deployment(app, at)
+        if target is None:
+            return False
+        return self.failures.mark(target, reason, at, signal)
+
+    def signal_cleared(self, app: AppKey, signal: str, at: float) -> None:
+        self.advance(at)
+        self.failures.clear(app, signal)
+        self._try_restore(app, at)
 
 
 _Indexed = TypeVar("_Indexed", ReplicaSet, ControllerRevision)
 
 
-def _index_by_owner(store: dict[str, dict[str, _Indexed]], obj: _Indexed, deleted: bool) -> None:
+def _index_by_owner(
+    store: dict[str, dict[str, _Indexed]], obj: _Indexed, deleted: bool
+) -> str | None:
     owner = next((o for o in obj.metadata.owner_references if o.controller), None)
     if owner is None:
-        return
+        return None
     bucket = store.setdefault(owner.uid, {})
     if deleted:
         bucket.pop(obj.metadata.uid, None)
@@ -624,6 +893,12 @@ def _index_by_owner(store: dict[str, dict[str, _Indexed]], obj: _Indexed, delete
             store.pop(owner.uid, None)
     else:
         bucket[obj.metadata.uid] = obj
+    return owner.uid
+
+
+def _digest(image_id: str) -> str | None:
+    at = image_id.find("sha256:")
+    return image_id[at : at + 71] if at >= 0 and len(image_id) >= at + 71 else None
 
 
 def _revisions(annotations: dict[str, str]) -> list[int]:

@@ -52,6 +52,7 @@ class WorkloadDeployment:
     commit_sha: str | None = None
     traceparent: str | None = None
     keptn_app: tuple[str, int] | None = None  # (KeptnApp spec.version, spec.revision)
+    image_digests: set[str] = field(default_factory=set)
     group: AppDeployment | None = field(default=None, repr=False)
 
 
@@ -68,6 +69,16 @@ class AppDeployment:
     finished_at: float | None = None
     failure_reasons: list[str] = field(default_factory=list)
     failed_change_at: float | None = None
+    restored_at: float | None = None
+    rework: bool = False
+    lead_time_observed: bool = False
+
+    @property
+    def restore_seconds(self) -> float | None:
+        """DORA's failed deployment recovery time: restored - finished (or started)."""
+        if self.restored_at is None or not self.failure_reasons:
+            return None
+        return max(0.0, self.restored_at - (self.finished_at or self.started_at))
 
     @property
     def active_workloads(self) -> list[WorkloadDeployment]:

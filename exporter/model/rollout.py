@@ -75,3 +75,16 @@ def completion_time_hint(workload: Workload) -> str | None:
 
 def has_own_deadline(workload: Workload) -> bool:
     return workload.kind == DEPLOYMENT
+
+
+def available(workload: Workload) -> bool:
+    """Healthy outside a rollout: Deployment ``Available``, else every desired pod ready."""
+    if workload.kind == DEPLOYMENT:
+        condition = _condition(workload, "Available")
+        return condition is None or condition.status != "False"
+    if workload.kind == STATEFULSET:
+        return workload.status.ready_replicas >= desired_replicas(workload)
+    if workload.kind == DAEMONSET:
+        status = workload.status
+        return status.number_ready >= status.desired_number_scheduled
+    return True

@@ -46,11 +46,11 @@ def window_keys(deployments: list[AppDeployment], now: float, window_s: float) -
     restores = [
         r
         for d in deployments
-        if (r := getattr(d, "restore_seconds", None)) is not None
-        and d.finished_at is not None
-        and start < d.finished_at <= now
+        if d.restored_at is not None
+        and start < d.restored_at <= now
+        and (r := d.restore_seconds) is not None
     ]
-    rework = sum(1 for d in finished if getattr(d, "rework", False))
+    rework = sum(1 for d in finished if d.rework)
     return WindowKeys(
         window_days=window_s / DAY,
         deployments=len(finished),

@@ -181,7 +181,7 @@ class MetricsRenderer:
             add("dora_time_to_restore_seconds", line)
 
         deployments = ledger.deployments
-        open_failure = getattr(ledger, "failure_open", False)
+        open_failure = self.model.failures.is_open(key)
         add("dora_failure_active", f"dora_failure_active{{{app_labels}}} {int(bool(open_failure))}")
         last_success = max(
             (
