@@ -87,6 +87,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="how long after a deployment a failure still counts against it (default: 24h)",
     )
     g.add_argument(
+        "--degraded-after",
+        type=_duration,
+        default=60.0,
+        metavar="DURATION",
+        help="a workload unavailable this long after its deployment makes it a failed "
+        "change, reason degraded (default: 60s)",
+    )
+    g.add_argument(
         "--dora-report",
         choices=("2021", "2023"),
         default="2023",
@@ -139,6 +147,12 @@ def _add_serve(p: argparse.ArgumentParser, default: str) -> None:
         default=default,
         metavar="HOST:PORT",
         help="where to serve /metrics, /healthz, /readyz and /api/v1/dora (default: %(default)s)",
+    )
+    p.add_argument(
+        "--api-token-file",
+        metavar="FILE",
+        help="require 'Authorization: Bearer <token>' on POST /api/v1/changes and "
+        "/api/v1/alerts; the file is re-read when it changes (default: no token)",
     )
     p.add_argument(
         "--max-apps",

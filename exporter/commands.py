@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from exporter.cli import json_dump, parse_now, run_async
+from exporter.intake import Intake, TokenFile
 from exporter.kube import config as kube_config
 from exporter.kube import eventlog
 from exporter.kube.config import ClusterAccess
@@ -52,8 +53,13 @@ async def _serve_live(
     renderer = MetricsRenderer(runtime.model, dora_report=args.dora_report, max_apps=args.max_apps)
     state = SelfState(runtime.model, renderer, runtime.informer_stats, mode=mode)
     api = HttpApi(state, runtime.ready, dora_report=args.dora_report)
+    app = api.app()
+    token = Path(args.api_token_file) if args.api_token_file else None
+    if token is not None and not token.is_file():
+        raise CommandError(f"--api-token-file {token}: no such file")
+    Intake(runtime.model, TokenFile(token) if token else None).register(app)
     try:
-        runner = await serve(api.app(), args.listen)
+        runner = await serve(app, args.listen)
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     return runner, renderer

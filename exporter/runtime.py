@@ -157,4 +157,5 @@ def model_config(args: Any) -> ModelConfig:
         app_grouping_window_s=args.app_grouping_window,
         rollout_timeout_s=args.rollout_timeout,
         failure_window_s=args.failure_window,
+        degraded_after_s=args.degraded_after,
     )

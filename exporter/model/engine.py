@@ -753,10 +753,13 @@ class DoraModel:
         self.advance(at)
         self.pending_changes.append((at, change))
         matched = 0
-        for tracked in self.workloads.values():
-            for wd in (tracked.active, tracked.current):
-                if wd is not None and self._apply_change_to(wd, change):
-                    matched += 1
+        for key, ledger in self.apps.items():
+            if change.namespace is not None and key.namespace != change.namespace:
+                continue
+            for group in ledger.live_groups[-50:]:
+                for wd in group.active_workloads:
+                    if self._apply_change_to(wd, change):
+                        matched += 1
         return matched
 
     def _match_pending_changes(self, wd: WorkloadDeployment) -> None:
