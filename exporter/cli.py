@@ -181,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cluster(run)
     _add_serve(run, "0.0.0.0:9400")
+    run.add_argument(
+        "--state-file",
+        metavar="FILE",
+        help="SQLite file keeping the ledger (failures, restores, lead times) across "
+        "restarts; without it, history is rebuilt from the cluster alone (default: none)",
+    )
     _add_common(run)
 
     demo = sub.add_parser(

@@ -24,6 +24,7 @@ from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.report import build_report, render_table
 from exporter.outputs.selfmetrics import SelfState
 from exporter.runtime import LiveRuntime, WatchOptions, model_config
+from exporter.state.store import StateError, StateStore
 
 log = logging.getLogger("daylight")
 
@@ -73,9 +74,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_async(_run(access, args))
 
 
+def _state(args: argparse.Namespace) -> StateStore | None:
+    if not args.state_file:
+        return None
+    try:
+        return StateStore(args.state_file)
+    except StateError as exc:
+        raise CommandError(str(exc)) from None
+
+
 async def _run(access: ClusterAccess, args: argparse.Namespace) -> int:
     model = DoraModel(model_config(args))
-    runtime = LiveRuntime(access, model, _watch_options(args))
+    runtime = LiveRuntime(access, model, _watch_options(args), state=_state(args))
     runtime.build_informers()
     runner, _ = await _serve_live(runtime, args, "run")
     log.info("serving http://%s/metrics; watching %s", args.listen, access.description)

@@ -28,6 +28,7 @@ from exporter.kube.resources import (
     Resource,
 )
 from exporter.model.engine import DoraModel, ModelConfig, ObjectEvent
+from exporter.state.store import StateStore
 
 log = logging.getLogger("daylight")
 
@@ -54,6 +55,8 @@ class LiveRuntime:
     informers: list[Informer] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     started: bool = False
+    state: StateStore | None = None
+    save_interval_s: float = 1.0
     _client: ApiClient | None = None
 
     def build_informers(self, item_type: Any = None) -> list[Informer]:
@@ -101,12 +104,17 @@ class LiveRuntime:
         if not self.informers:
             self.build_informers()
         started = time.monotonic()
+        if self.state is not None:
+            self.state.restore_into(self.model, self.clock())
         snapshots = await self.initial_lists()
         now = self.clock()
         for items in snapshots:  # informers are built in WATCHED order: history needs it
             for obj in items:
                 self.model.apply(ObjectEvent(now, "ADDED", obj, initial=True))
         self.model.settle()
+        if self.state is not None:
+            self.model.reconcile(now)
+            self.state.save(self.model, now, everything=True)
         total = sum(len(items) for items in snapshots)
         log.info(
             "synced %d objects from %s in %.2fs: %d apps, %d workloads",
@@ -128,8 +136,14 @@ class LiveRuntime:
     async def _tick(self) -> None:
         """Time passes even without events: rollout timeouts and windows need it."""
         while True:
-            await asyncio.sleep(1.0)
-            self.model.advance(self.clock())
+            await asyncio.sleep(self.save_interval_s)
+            now = self.clock()
+            self.model.advance(now)
+            if self.state is not None:
+                try:
+                    self.state.save(self.model, now)
+                except Exception:  # a full disk must not stop the exporter
+                    log.exception("state file %s: save failed", self.state.path)
 
     def ready(self) -> tuple[bool, list[str]]:
         waiting = [
@@ -147,6 +161,8 @@ class LiveRuntime:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        if self.state is not None and self.started:
+            self.state.save(self.model, self.clock())
         if self._client is not None:
             await self._client.close()
 

@@ -307,7 +307,8 @@ def set_available(owner: Deployment, at: float, available: bool) -> None:
     conditions = owner.obj["status"]["conditions"]
     conditions[0] = {**conditions[0], "status": "True" if available else "False",
                      "reason": "MinimumReplicasAvailable" if available
-                     else "MinimumReplicasUnavailable", "lastUpdateTime": ts(at)}  # fmt: skip
+                     else "MinimumReplicasUnavailable", "lastUpdateTime": ts(at),
+                     "lastTransitionTime": ts(at)}  # fmt: skip
     total = owner.obj["spec"]["replicas"]
     owner.obj["status"]["availableReplicas"] = total if available else 0
     owner.obj["status"]["readyReplicas"] = total if available else 0

@@ -27,7 +27,7 @@ from exporter.kube.schema import (
     Workload,
 )
 from exporter.model import rollout
-from exporter.model.failures import FailureTracker
+from exporter.model.failures import FailureTracker, OpenFailure
 from exporter.model.fingerprint import (
     controller_revision_template,
     restart_marker,
@@ -86,6 +86,7 @@ class TrackedWorkload:
     info_app: AppKey | None = None
     unavailable_since: float | None = None
     crashing: set[str] = field(default_factory=set)
+    stale_revision: str | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -126,6 +127,7 @@ class DoraModel:
         self._rs_owner: dict[str, str] = {}
         self._rs_fingerprint: dict[str, str] = {}
         self._dirty_history: set[AppKey] = set()
+        self._persisted: dict[WorkloadKey, list[WorkloadDeployment]] = {}
         self.failures = FailureTracker(self.config.failure_window_s, self.stats, self._touch)
         self.pending_changes: deque[tuple[float, Change]] = deque(maxlen=10_000)
         self.firing_alerts: dict[str, AppKey] = {}
@@ -324,13 +326,25 @@ class DoraModel:
             return
         history = self._history(tracked, workload)
         complete = rollout.rollout_complete(workload)
+        persisted = self._persisted.pop(tracked.key, [])
+        if persisted:
+            # the state file already holds these revisions, with exact times and outcomes
+            history = [h for h in history if not any(_same_rollout(p, h) for p in persisted)]
+            in_flight = [p for p in persisted if p.outcome is Outcome.PROGRESSING]
+            if history and any(p.fingerprint == history[-1].fingerprint for p in in_flight):
+                history.pop()  # the rollout that was in flight when the last process stopped
+            self._resume_persisted(tracked, workload, persisted, fp, complete)
         for wd in history:
             tracked.deployed.add(wd.fingerprint)
         last = history[-1] if history else None
-        if last is not None and last.fingerprint == fp and not complete:
+        if tracked.active is not None or (tracked.current is not None and last is None):
+            pass  # resumed from the state file
+        elif last is not None and last.fingerprint == fp and not complete:
             history.pop()  # the current revision is still rolling out: track it live
-            tracked.deployed = {w.fingerprint for w in history}
-            self._start(tracked, workload, identity, fp, last.started_at, last.rollback)
+            tracked.deployed = {w.fingerprint for w in history} | tracked.deployed
+            self._start(
+                tracked, workload, identity, fp, last.started_at, last.rollback, last.revision
+            )
         elif last is not None and last.fingerprint == fp:
             hint = parse_rfc3339(rollout.completion_time_hint(workload))
             if hint is not None and hint >= last.started_at:
@@ -346,6 +360,86 @@ class DoraModel:
                 self._ledger(wd.app).history_dirty = True
                 self._dirty_history.add(wd.app)
             self._touch(ledger.key)
+
+    def _resume_persisted(
+        self,
+        tracked: TrackedWorkload,
+        workload: Workload,
+        persisted: list[WorkloadDeployment],
+        fp: str,
+        complete: bool,
+    ) -> None:
+        """Pick up where the previous process stopped, for one workload."""
+        persisted.sort(key=lambda w: w.started_at)
+        for wd in persisted:
+            if wd.outcome is Outcome.SUCCEEDED:
+                tracked.deployed.add(wd.fingerprint)
+        finished = [w for w in persisted if w.outcome.finished]
+        if finished:
+            tracked.last_finished = finished[-1]
+        done = [w for w in finished if w.outcome is Outcome.SUCCEEDED]
+        if done:
+            tracked.current = done[-1]  # what runs while a newer rollout is in flight
+            self._set_current(tracked, done[-1])
+        for wd in persisted:
+            if wd.outcome is not Outcome.PROGRESSING:
+                continue
+            if wd.fingerprint == fp and tracked.active is None:
+                tracked.active = wd  # _evaluate finishes it if it completed meanwhile
+                if not rollout.has_own_deadline(workload):
+                    self._schedule(wd.started_at + self.config.rollout_timeout_s,
+                                   "rollout_timeout", wd)  # fmt: skip
+            else:
+                self._supersede(wd)  # replaced while we were not watching
+
+    def restore(
+        self,
+        groups: list[AppDeployment],
+        failures: list[tuple[AppKey, float, list[str], list[str]]],
+        changes: list[tuple[float, Change]],
+        alerts: dict[str, AppKey],
+    ) -> None:
+        """Load a previous process's ledger (from the state file) before the first event."""
+        by_id: dict[str, AppDeployment] = {}
+        for group in sorted(groups, key=lambda g: g.started_at):
+            ledger = self._ledger(group.app)
+            ledger.live_groups.append(group)
+            by_id[group.identity] = group
+            for wd in group.workloads:
+                self._persisted.setdefault(wd.key, []).append(wd)
+            self._touch(group.app)
+        for app, opened_at, signals, ids in failures:
+            members = [by_id[i] for i in ids if i in by_id]
+            if members:
+                failure = OpenFailure(app, opened_at, set(signals), members)
+                self.failures.open[app] = failure
+        for at, change in changes:
+            self.pending_changes.append((at, change))
+        self.firing_alerts.update(alerts)
+
+    def reconcile(self, now: float) -> None:
+        """After the first sync of a restart: close signals that ended while we were away."""
+        for app, failure in list(self.failures.open.items()):
+            for signal in list(failure.signals):
+                kind, _, ref = signal.partition(":")
+                tracked = self._tracked_by_ref(ref)
+                if kind in ("crashloop", "degraded", "rollout", "rollback") and tracked is None:
+                    failure.signals.discard(signal)  # the workload is gone
+                elif (kind == "crashloop" and tracked is not None and not tracked.crashing) or (
+                    kind == "degraded"
+                    and tracked is not None
+                    and tracked.last is not None
+                    and rollout.available(tracked.last)
+                ):
+                    failure.signals.discard(signal)
+            self._try_restore(app, now)
+
+    def _tracked_by_ref(self, ref: str) -> TrackedWorkload | None:
+        kind, _, name = ref.partition("/")
+        for tracked in self.workloads.values():
+            if tracked.key.kind == kind and tracked.key.name == name:
+                return tracked
+        return None
 
     def _history(self, tracked: TrackedWorkload, workload: Workload) -> list[WorkloadDeployment]:
         """Past rollouts from what the cluster keeps: ReplicaSets or ControllerRevisions."""
@@ -416,6 +510,7 @@ class DoraModel:
         tracked.fingerprint = fp
         identity = tracked.identity = self._identity(workload, raw, fp)
         rollback = fp in tracked.deployed
+        tracked.stale_revision = workload.metadata.annotations.get(REVISION_ANNOTATION)
         self._start(tracked, workload, identity, fp, now, rollback)
 
     def _start(
@@ -426,6 +521,7 @@ class DoraModel:
         fp: str,
         start: float,
         rollback: bool,
+        revision: str = "",
     ) -> None:
         previous = tracked.active
         app = self._app_key(workload.metadata.namespace, identity)
@@ -436,7 +532,7 @@ class DoraModel:
             app=app,
             version=identity.version,
             fingerprint=fp,
-            revision=workload.metadata.annotations.get(REVISION_ANNOTATION, ""),
+            revision=revision,
             started_at=start,
             rollback=rollback,
             commit_time=None if rollback else _commit_time(identity, self.stats),
@@ -470,9 +566,13 @@ class DoraModel:
         if wd is None:
             self._check_health(tracked, workload, now)
             return
-        revision = workload.metadata.annotations.get(REVISION_ANNOTATION)
-        if workload.kind != rollout.DEPLOYMENT:
-            revision = self._controller_revision(tracked.uid, wd.fingerprint) or revision
+        if workload.kind == rollout.DEPLOYMENT:
+            # until the controller adopts the new template the annotation is the old revision
+            revision = workload.metadata.annotations.get(REVISION_ANNOTATION)
+            if revision == tracked.stale_revision:
+                revision = None
+        else:
+            revision = self._controller_revision(tracked.uid, wd.fingerprint)
         if revision and revision != wd.revision:
             wd.revision = revision
         if rollout.rollout_complete(workload):
@@ -517,8 +617,11 @@ class DoraModel:
                     self._try_restore(app, now)
             return
         if tracked.unavailable_since is None:
-            tracked.unavailable_since = now
-            self._schedule(now + self.config.degraded_after_s, "degraded", (tracked.uid, now))
+            # the condition knows when it turned, even if we were not watching then
+            since = parse_rfc3339(rollout.unavailable_since(workload)) or now
+            since = min(since, now)
+            tracked.unavailable_since = since
+            self._schedule(since + self.config.degraded_after_s, "degraded", (tracked.uid, since))
 
     def _degradation_due(self, uid: str, since: float, due: float) -> None:
         tracked = self.workloads.get(uid)
@@ -623,6 +726,7 @@ class DoraModel:
             ledger.live_groups.append(group)
         group.workloads.append(wd)
         wd.group = group
+        group.identity  # noqa: B018 - assigns the stable id while the first member is known
         self._touch(wd.app)
 
     def _regroup_history(self, ledger: AppLedger) -> None:
@@ -897,6 +1001,18 @@ def _index_by_owner(
     else:
         bucket[obj.metadata.uid] = obj
     return owner.uid
+
+
+def _same_rollout(persisted: WorkloadDeployment, rebuilt: WorkloadDeployment) -> bool:
+    """Whether a revision rebuilt from cluster history is one the state file already has."""
+    return (
+        persisted.key == rebuilt.key
+        and persisted.fingerprint == rebuilt.fingerprint
+        and (
+            (bool(persisted.revision) and persisted.revision == rebuilt.revision)
+            or abs(persisted.started_at - rebuilt.started_at) <= 120.0
+        )
+    )
 
 
 def _digest(image_id: str) -> str | None:

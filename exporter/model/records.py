@@ -72,6 +72,8 @@ class AppDeployment:
     restored_at: float | None = None
     rework: bool = False
     lead_time_observed: bool = False
+    traced: bool = False
+    id: str = ""
 
     @property
     def restore_seconds(self) -> float | None:
@@ -105,12 +107,15 @@ class AppDeployment:
 
     @property
     def identity(self) -> str:
-        """Stable across restarts: the same cluster history yields the same id."""
-        first = min(self.workloads, key=lambda w: (w.started_at, w.key), default=None)
-        seed = f"{self.app.environment}/{self.app.namespace}/{self.app.app}"
-        if first is not None:
-            seed += f"/{first.key.kind}/{first.key.name}/{first.fingerprint}/{first.revision}"
-        return hashlib.sha256(seed.encode()).hexdigest()[:32]
+        """Stable across restarts: assigned once, kept in the state file."""
+        if not self.id:
+            first = min(self.workloads, key=lambda w: (w.started_at, w.key), default=None)
+            seed = f"{self.app.environment}/{self.app.namespace}/{self.app.app}"
+            if first is not None:
+                seed += f"/{first.key.kind}/{first.key.name}/{first.fingerprint}"
+                seed += f"/{first.revision}" if self.history else f"/{int(first.started_at)}"
+            self.id = hashlib.sha256(seed.encode()).hexdigest()[:32]
+        return self.id
 
     @property
     def commit_time(self) -> float | None:

@@ -88,3 +88,11 @@ def available(workload: Workload) -> bool:
         status = workload.status
         return status.number_ready >= status.desired_number_scheduled
     return True
+
+
+def unavailable_since(workload: Workload) -> str | None:
+    """When a Deployment's ``Available`` condition last turned (other kinds: unknown)."""
+    condition = _condition(workload, "Available")
+    if condition is None or condition.status != "False":
+        return None
+    return condition.last_transition_time

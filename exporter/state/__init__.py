@@ -1,0 +1,1 @@
+"""The state file: the only code that writes to local disk."""
