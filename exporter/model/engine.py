@@ -933,6 +933,21 @@ class DoraModel:
             raise
         raise InvalidInput("unknown_input", f"unknown input kind {kind!r}")
 
+    def untraced(self, limit: int = 1000) -> list[AppDeployment]:
+        """Finished live app deployments whose trace has not been sent yet, oldest first."""
+        out: list[AppDeployment] = []
+        for ledger in self.apps.values():
+            for group in ledger.live_groups[-20:]:
+                if not group.traced and group.outcome.finished and group.active_workloads:
+                    out.append(group)
+        out.sort(key=lambda g: g.finished_at or g.started_at)
+        return out[:limit]
+
+    def mark_traced(self, group: AppDeployment) -> None:
+        """The trace of ``group`` was handed to the exporter; never send it again."""
+        group.traced = True
+        self._touch(group.app)
+
     def task_failed(
         self, app: AppKey, kind: str, name: str, at: float, post_deployment: bool = True
     ) -> bool:
