@@ -85,19 +85,21 @@ class LiveRuntime:
         self.informers = informers
         return informers
 
+    async def _list_one(
+        self, informer: Informer, consume: Callable[[list[Any]], None] | None = None
+    ) -> list[Any]:
+        """A missing or forbidden resource yields nothing (and a warning), not a failure."""
+        try:
+            return await informer.initial_list(consume)
+        except Disabled:
+            if informer.resource is NAMESPACES and self.options.namespaces:
+                log.info("namespaces not listable with namespace-scoped access: "
+                         "environments fall back to --default-environment")  # fmt: skip
+            return []
+
     async def initial_lists(self) -> list[list[Any]]:
-        """List everything concurrently; a missing or forbidden resource yields nothing."""
-
-        async def one(informer: Informer) -> list[Any]:
-            try:
-                return await informer.initial_list()
-            except Disabled:
-                if informer.resource is NAMESPACES and self.options.namespaces:
-                    log.info("namespaces not listable with namespace-scoped access: "
-                             "environments fall back to --default-environment")  # fmt: skip
-                return []
-
-        return list(await asyncio.gather(*(one(i) for i in self.informers)))
+        """List everything concurrently (record, report): objects kept whole."""
+        return list(await asyncio.gather(*(self._list_one(i) for i in self.informers)))
 
     async def start(self) -> None:
         """Sync history, then watch. Returns once every informer has its first snapshot."""
@@ -106,11 +108,17 @@ class LiveRuntime:
         started = time.monotonic()
         if self.state is not None:
             self.state.restore_into(self.model, self.clock())
-        snapshots = await self.initial_lists()
         now = self.clock()
-        for items in snapshots:  # informers are built in WATCHED order: history needs it
+
+        def feed(items: list[Any]) -> None:
             for obj in items:
                 self.model.apply(ObjectEvent(now, "ADDED", obj, initial=True))
+
+        # One resource after the other, in WATCHED order (history needs ReplicaSets before
+        # their workloads), each page fed as it arrives: memory stays at one page.
+        snapshots = []
+        for informer in self.informers:
+            snapshots.append(await self._list_one(informer, feed))
         self.model.settle()
         if self.state is not None:
             self.model.reconcile(now)

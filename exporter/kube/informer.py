@@ -23,7 +23,7 @@ import msgspec
 
 from exporter.kube.client import ApiClient, ApiError, LineTooLong
 from exporter.kube.resources import Resource
-from exporter.kube.schema import ListMeta, Status
+from exporter.kube.schema import ControllerRevision, ListMeta, ReplicaSet, ReplicaSetSpec, Status
 
 log = logging.getLogger("daylight.kube")
 
@@ -51,6 +51,8 @@ class _VersionOnly(msgspec.Struct):
     metadata: _VersionOnlyMeta = msgspec.field(default_factory=_VersionOnlyMeta)
 
 
+_EMPTY_RAW = msgspec.Raw(b"{}")
+_EMPTY_RS_SPEC = ReplicaSetSpec()
 _lenient_event = msgspec.json.Decoder(WatchEvent[_VersionOnly])
 _status_event = msgspec.json.Decoder(WatchEvent[Status])
 
@@ -135,8 +137,12 @@ class Informer:
             params["labelSelector"] = self.label_selector
         return params
 
-    async def list_all(self) -> list[Any]:
-        """A consistent paginated snapshot; sets the resourceVersion to watch from."""
+    async def list_all(self, consume: Callable[[list[Any]], None] | None = None) -> list[Any]:
+        """A consistent paginated snapshot; sets the resourceVersion to watch from.
+
+        With ``consume``, each page is handed over as it arrives and then compacted, so a
+        100k-object LIST never sits in memory at once (returns the compacted objects).
+        """
         items: list[Any] = []
         params = self._params()
         params["limit"] = str(self.page_size)
@@ -154,13 +160,27 @@ class Informer:
                     continue
                 raise
             page = self._decode_list(body)
-            items.extend(page.items)
+            del body
+            prepared = [obj for obj in (self._prepare(item) for item in page.items) if obj]
+            if consume is not None:
+                consume(prepared)
+                for obj in prepared:
+                    self._compact(obj)
+            items.extend(prepared)
             token = page.metadata.continue_
             self.resource_version = page.metadata.resource_version
+            del page
             if not token:
                 break
         self.stats.lists += 1
-        return [obj for obj in (self._prepare(item) for item in items) if obj is not None]
+        return items
+
+    def _compact(self, obj: Any) -> None:
+        """Drop what no consumer needs after it saw the object (templates of history)."""
+        if isinstance(obj, ReplicaSet):
+            obj.spec = _EMPTY_RS_SPEC
+        elif isinstance(obj, ControllerRevision):
+            obj.data = _EMPTY_RAW
 
     def _decode_list(self, body: bytes) -> ObjectList[Any]:
         try:
@@ -213,11 +233,11 @@ class Informer:
         if self.stats.invalid[reason] <= 3 or self.stats.invalid[reason] % 1000 == 0:
             log.warning("%s: skipped invalid input (%s): %s", self.name, reason, detail[:200])
 
-    async def initial_list(self) -> list[Any]:
+    async def initial_list(self, consume: Callable[[list[Any]], None] | None = None) -> list[Any]:
         """The start-up snapshot. Raises Disabled for a missing CRD or a forbidden resource."""
         while True:
             try:
-                items = await self.list_all()
+                items = await self.list_all(consume)
             except ApiError as exc:
                 self._count_error(exc)
                 if exc.code in (403, 404):
@@ -386,6 +406,7 @@ class Informer:
             self.cache[key] = obj
         self.stats.cached = len(self.cache)
         self.sink(kind, obj, False)
+        self._compact(obj)
         return "ok"
 
     def _skip_invalid_event(self, line: bytes, exc: Exception) -> None:

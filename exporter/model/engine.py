@@ -12,7 +12,6 @@ import heapq
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import msgspec
 
@@ -72,6 +71,17 @@ class ModelConfig:
 
 
 @dataclass(slots=True, eq=False)
+class Revision:
+    """What history needs of a ReplicaSet or ControllerRevision, without its raw template."""
+
+    name: str
+    created: float | None
+    numbers: tuple[int, ...]
+    fingerprint: str
+    template: PodTemplate | None  # only until the owner's history has been rebuilt
+
+
+@dataclass(slots=True, eq=False)
 class TrackedWorkload:
     uid: str
     key: WorkloadKey
@@ -112,8 +122,7 @@ class DoraModel:
     def __init__(self, config: ModelConfig | None = None) -> None:
         self.config = config or ModelConfig()
         self.environments: dict[str, str] = {}
-        self.replicasets: dict[str, dict[str, ReplicaSet]] = {}
-        self.controller_revisions: dict[str, dict[str, ControllerRevision]] = {}
+        self.revisions: dict[str, dict[str, Revision]] = {}
         self.workloads: dict[str, TrackedWorkload] = {}
         self.keptn_apps: dict[tuple[str, str], KeptnApp] = {}
         self.apps: dict[AppKey, AppLedger] = {}
@@ -125,7 +134,6 @@ class DoraModel:
         self._timer_seq = 0
         self._fingerprints: dict[str, str] = {}
         self._rs_owner: dict[str, str] = {}
-        self._rs_fingerprint: dict[str, str] = {}
         self._dirty_history: set[AppKey] = set()
         self._persisted: dict[WorkloadKey, list[WorkloadDeployment]] = {}
         self.failures = FailureTracker(self.config.failure_window_s, self.stats, self._touch)
@@ -145,17 +153,8 @@ class DoraModel:
                 self._on_workload(obj, event, deleted)
         elif isinstance(obj, Pod):
             self._on_pod(obj, event.time, deleted)
-        elif isinstance(obj, ReplicaSet):
-            owner = _index_by_owner(self.replicasets, obj, deleted)
-            uid = obj.metadata.uid
-            if deleted or owner is None:
-                self._rs_owner.pop(uid, None)
-                self._rs_fingerprint.pop(uid, None)
-            else:
-                self._rs_owner[uid] = owner
-                self._rs_fingerprint[uid] = self._fingerprint(bytes(obj.spec.template))[1]
-        elif isinstance(obj, ControllerRevision):
-            _index_by_owner(self.controller_revisions, obj, deleted)
+        elif isinstance(obj, ReplicaSet | ControllerRevision):
+            self._on_revision(obj, deleted)
         elif isinstance(obj, Namespace):
             self._on_namespace(obj, deleted)
         elif isinstance(obj, KeptnApp):
@@ -194,6 +193,42 @@ class DoraModel:
             if ledger is not None and ledger.history_dirty:
                 self._regroup_history(ledger)
 
+    def _on_revision(self, obj: ReplicaSet | ControllerRevision, deleted: bool) -> None:
+        owner = next((o for o in obj.metadata.owner_references if o.controller), None)
+        if owner is None:
+            return
+        uid = obj.metadata.uid
+        bucket = self.revisions.setdefault(owner.uid, {})
+        if deleted:
+            bucket.pop(uid, None)
+            if not bucket:
+                self.revisions.pop(owner.uid, None)
+            self._rs_owner.pop(uid, None)
+            return
+        existing = bucket.get(uid)
+        if isinstance(obj, ReplicaSet):
+            numbers = tuple(_revisions(obj.metadata.annotations))
+            if existing is not None:  # a reused ReplicaSet only changes its revision numbers
+                existing.numbers = numbers
+                return
+            raw = bytes(obj.spec.template)
+            self._rs_owner[uid] = owner.uid
+        else:
+            numbers = (obj.revision,) if obj.revision > 0 else ()
+            if existing is not None:
+                existing.numbers = numbers
+                return
+            raw = controller_revision_template(bytes(obj.data))
+        # the template is only needed if the owner's history is still to be rebuilt
+        template = None if owner.uid in self.workloads else _slim_template(raw)
+        bucket[uid] = Revision(
+            obj.metadata.name,
+            parse_rfc3339(obj.metadata.creation_timestamp),
+            numbers,
+            template_fingerprint(raw),
+            template,
+        )
+
     # ------------------------------------------------------------- namespaces
 
     def _on_namespace(self, ns: Namespace, deleted: bool) -> None:
@@ -230,6 +265,9 @@ class DoraModel:
         except msgspec.DecodeError:
             template = PodTemplate()
             self.stats.invalid["pod_template"] += 1
+        return self._identity_of(workload, template, fp)
+
+    def _identity_of(self, workload: Workload, template: PodTemplate, fp: str) -> Identity:
         meta = workload.metadata
         sources = Sources(
             template.metadata.annotations,
@@ -443,44 +481,33 @@ class DoraModel:
 
     def _history(self, tracked: TrackedWorkload, workload: Workload) -> list[WorkloadDeployment]:
         """Past rollouts from what the cluster keeps: ReplicaSets or ControllerRevisions."""
-        entries: list[tuple[int, int, float, str, bytes]] = []
-        if workload.kind == rollout.DEPLOYMENT:
-            for rs in self.replicasets.get(tracked.uid, {}).values():
-                created = parse_rfc3339(rs.metadata.creation_timestamp)
-                revisions = _revisions(rs.metadata.annotations)
-                if created is None or not revisions:
-                    continue
-                raw = bytes(rs.spec.template)
-                first = min(revisions)
-                for rev in revisions:
-                    entries.append((rev, 0 if rev == first else 1, created, rs.metadata.name, raw))
-        else:
-            for cr in self.controller_revisions.get(tracked.uid, {}).values():
-                created = parse_rfc3339(cr.metadata.creation_timestamp)
-                if created is None or cr.revision <= 0:
-                    continue
-                raw = controller_revision_template(bytes(cr.data))
-                entries.append((cr.revision, 0, created, cr.metadata.name, raw))
+        entries: list[tuple[int, int, float, Revision]] = []
+        for record in self.revisions.get(tracked.uid, {}).values():
+            if record.created is None or not record.numbers:
+                continue
+            first = min(record.numbers)
+            for number in record.numbers:
+                entries.append((number, 0 if number == first else 1, record.created, record))
         entries.sort(key=lambda e: e[0])
         history: list[WorkloadDeployment] = []
         seen: set[str] = set()
         previous_start = 0.0
         previous_fp = ""
-        for rev, reused, created, _name, raw in entries:
-            _, fp = self._fingerprint(raw)
+        for number, reused, created, record in entries:
+            fp = record.fingerprint
             if fp == previous_fp:
                 continue  # same template as the revision before: a restart, not a deployment
             previous_fp = fp
             start = max(created, previous_start) if reused or created < previous_start else created
             previous_start = start
-            ident = self._identity(workload, raw, fp)
+            ident = self._identity_of(workload, record.template or PodTemplate(), fp)
             wd = WorkloadDeployment(
                 key=tracked.key,
                 workload=ident.workload,
                 app=self._app_key(workload.metadata.namespace, ident),
                 version=ident.version,
                 fingerprint=fp,
-                revision=str(rev),
+                revision=str(number),
                 started_at=start,
                 rollback=fp in seen,
                 history=True,
@@ -491,6 +518,8 @@ class DoraModel:
             )
             seen.add(fp)
             history.append(wd)
+        for record in self.revisions.get(tracked.uid, {}).values():
+            record.template = None  # history is built: keep only what pods and revisions need
         return history
 
     def _template_edit(
@@ -589,10 +618,9 @@ class DoraModel:
     def _controller_revision(self, owner_uid: str, fingerprint: str) -> str | None:
         """The number of the newest ControllerRevision holding this template, if known."""
         best = 0
-        for cr in self.controller_revisions.get(owner_uid, {}).values():
-            raw = controller_revision_template(bytes(cr.data))
-            if cr.revision > best and self._fingerprint(raw)[1] == fingerprint:
-                best = cr.revision
+        for record in self.revisions.get(owner_uid, {}).values():
+            if record.fingerprint == fingerprint and record.numbers:
+                best = max(best, *record.numbers)
         return str(best) if best else None
 
     def _rollout_timed_out(self, wd: WorkloadDeployment, due: float) -> None:
@@ -640,7 +668,8 @@ class DoraModel:
             return
         if owner.kind == "ReplicaSet":
             workload_uid = self._rs_owner.get(owner.uid)
-            fingerprint = self._rs_fingerprint.get(owner.uid)
+            record = self.revisions.get(workload_uid or "", {}).get(owner.uid)
+            fingerprint = record.fingerprint if record is not None else None
         else:
             workload_uid, fingerprint = owner.uid, None
         tracked = self.workloads.get(workload_uid) if workload_uid else None
@@ -999,25 +1028,6 @@ class DoraModel:
         self._try_restore(app, at)
 
 
-_Indexed = TypeVar("_Indexed", ReplicaSet, ControllerRevision)
-
-
-def _index_by_owner(
-    store: dict[str, dict[str, _Indexed]], obj: _Indexed, deleted: bool
-) -> str | None:
-    owner = next((o for o in obj.metadata.owner_references if o.controller), None)
-    if owner is None:
-        return None
-    bucket = store.setdefault(owner.uid, {})
-    if deleted:
-        bucket.pop(obj.metadata.uid, None)
-        if not bucket:
-            store.pop(owner.uid, None)
-    else:
-        bucket[obj.metadata.uid] = obj
-    return owner.uid
-
-
 def _same_rollout(persisted: WorkloadDeployment, rebuilt: WorkloadDeployment) -> bool:
     """Whether a revision rebuilt from cluster history is one the state file already has."""
     return (
@@ -1054,3 +1064,22 @@ def _commit_time(identity: Identity, stats: ObservedStats) -> float | None:
         stats.invalid["commit_time"] += 1
         return None
     return parsed
+
+
+_IDENTITY_PREFIXES = ("keptn.sh/", "app.kubernetes.io/", "daylight.dev/", "org.opencontainers.")
+
+
+def _slim_template(raw: bytes) -> PodTemplate:
+    """Only the identity-relevant labels and annotations of a template: history is large."""
+    try:
+        template = _template_decoder.decode(raw)
+    except msgspec.DecodeError:
+        return PodTemplate()
+    meta = template.metadata
+    meta.labels = {k: v for k, v in meta.labels.items() if k.startswith(_IDENTITY_PREFIXES)}
+    meta.annotations = {
+        k: v
+        for k, v in meta.annotations.items()
+        if k.startswith(_IDENTITY_PREFIXES) or k == "traceparent"
+    }
+    return template

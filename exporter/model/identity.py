@@ -29,25 +29,45 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/+:@]{0,126}$")
 MAX_NAME = 127
 
 
-@dataclass(frozen=True, slots=True)
 class Sources:
-    """The four places a key may come from, in lookup order."""
+    """The four places a key may come from, in lookup order.
 
-    template_annotations: Mapping[str, str]
-    template_labels: Mapping[str, str]
-    workload_annotations: Mapping[str, str]
-    workload_labels: Mapping[str, str]
+    Identity is resolved for every revision of every workload at start-up (100k+ lookups),
+    so the four maps are merged once, highest priority last; the slow path that walks them
+    in order only runs when a value is present but invalid.
+    """
+
+    __slots__ = ("_merged", "_sources")
+
+    def __init__(
+        self,
+        template_annotations: Mapping[str, str],
+        template_labels: Mapping[str, str],
+        workload_annotations: Mapping[str, str],
+        workload_labels: Mapping[str, str],
+    ) -> None:
+        self._sources = (template_annotations, template_labels, workload_annotations,
+                         workload_labels)  # fmt: skip
+        merged: dict[str, str] = {}
+        for source in reversed(self._sources):
+            merged.update(source)
+        self._merged = merged
 
     def first(self, keys: Sequence[str]) -> tuple[str | None, bool]:
         """The first usable value for ``keys``; the flag says a value was present but invalid."""
+        merged = self._merged
+        for key in keys:
+            value = merged.get(key)
+            if value is not None:
+                if valid_name(value):
+                    return value, False
+                return self._first_slow(keys)
+        return None, False
+
+    def _first_slow(self, keys: Sequence[str]) -> tuple[str | None, bool]:
         rejected = False
         for key in keys:
-            for source in (
-                self.template_annotations,
-                self.template_labels,
-                self.workload_annotations,
-                self.workload_labels,
-            ):
+            for source in self._sources:
                 value = source.get(key)
                 if value is None:
                     continue
@@ -58,16 +78,11 @@ class Sources:
 
     def raw(self, keys: Sequence[str]) -> str | None:
         """The first present value, unvalidated (timestamps, shas and trace context)."""
+        merged = self._merged
         for key in keys:
-            for source in (
-                self.template_annotations,
-                self.template_labels,
-                self.workload_annotations,
-                self.workload_labels,
-            ):
-                value = source.get(key)
-                if value is not None:
-                    return value
+            value = merged.get(key)
+            if value is not None:
+                return value
         return None
 
 

@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from exporter.model.engine import DoraModel
 from exporter.model.records import AppDeployment, AppKey, Outcome
 from exporter.model.signals import Change
 from exporter.model.snapshot import app_deployment_from_dict, app_deployment_to_dict
 
 log = logging.getLogger("daylight.state")
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
 SCHEMA_VERSION = 1
 RETENTION_S = 100 * 86400.0  # the longest window (90d) plus margin
 
@@ -95,8 +99,8 @@ class StateStore:
             (horizon,),
         ):
             try:
-                snapshot.groups.append(app_deployment_from_dict(json.loads(data)))
-            except (KeyError, ValueError, TypeError) as exc:
+                snapshot.groups.append(app_deployment_from_dict(_decode(data)))
+            except (KeyError, ValueError, TypeError, msgspec.DecodeError) as exc:
                 log.warning("state file: skipped an unreadable app deployment: %s", exc)
         for env, ns, app, data in self.db.execute(
             "SELECT environment, namespace, app, data FROM failures"
@@ -160,7 +164,7 @@ class StateStore:
                         key.app,
                         group.started_at,
                         group.finished_at,
-                        json.dumps(data, separators=(",", ":")),
+                        _encode(data).decode(),
                     )
                 )
         failures = {
