@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from exporter.model.engine import AppLedger, DoraModel
-from exporter.model.records import AppKey, WorkloadKey
+from exporter.model.records import AppDeployment, AppKey, WorkloadKey
 from exporter.model.stats import AppStats, Histogram
 from exporter.model.windows import LEVEL_VALUES, WINDOWS, levels, window_keys
 
@@ -94,7 +94,7 @@ def _histogram(name: str, base: str, hist: Histogram) -> list[str]:
 @dataclass(slots=True)
 class _Cached:
     revision: int
-    epoch: int
+    valid_until: float
     families: dict[str, bytes]
     series: int
 
@@ -105,7 +105,6 @@ class MetricsRenderer:
 
     model: DoraModel
     dora_report: str = "2023"
-    window_refresh_s: float = 15.0
     max_apps: int = 5000
     cache: dict[AppKey, _Cached] = field(default_factory=dict)
     dropped_apps: int = 0
@@ -122,12 +121,9 @@ class MetricsRenderer:
         series = 0
         for key in keys:
             ledger = apps[key]
-            # each app refreshes its window gauges at its own phase: no thundering herd
-            phase = (hash(key) % 997) / 997 * self.window_refresh_s
-            epoch = int((now + phase) // self.window_refresh_s)
             cached = self.cache.get(key)
-            if cached is None or cached.revision != ledger.revision or cached.epoch != epoch:
-                cached = self._render_app(ledger, now, epoch)
+            if cached is None or cached.revision != ledger.revision or now >= cached.valid_until:
+                cached = self._render_app(ledger, now)
                 self.cache[key] = cached
             series += cached.series
             for name, text in cached.families.items():
@@ -140,7 +136,7 @@ class MetricsRenderer:
                 out.extend(chunks[name])
         return b"".join(out)
 
-    def _render_app(self, ledger: AppLedger, now: float, epoch: int) -> _Cached:
+    def _render_app(self, ledger: AppLedger, now: float) -> _Cached:
         key = ledger.key
         app_labels = _labels(
             (("environment", key.environment), ("namespace", key.namespace), ("app", key.app))
@@ -235,7 +231,25 @@ class MetricsRenderer:
                         )
         families = {name: ("\n".join(body) + "\n").encode() for name, body in lines.items()}
         count = sum(len(body) for body in lines.values())
-        return _Cached(ledger.revision, epoch, families, count)
+        return _Cached(ledger.revision, _valid_until(deployments, now), families, count)
+
+
+def _valid_until(deployments: list[AppDeployment], now: float) -> float:
+    """When the window gauges next change without any new event: a deployment (or restore)
+    leaves a window. Anything else that changes them bumps the app's revision. Exact, so a
+    steady scrape is a join of cached bytes however long the scrape interval."""
+    soonest = math.inf
+    for d in deployments:
+        for moment in (d.finished_at, d.restored_at):
+            if moment is None:
+                continue
+            if moment > now:
+                soonest = min(soonest, moment)
+                continue
+            for length in WINDOWS.values():
+                if moment + length > now:
+                    soonest = min(soonest, moment + length)
+    return soonest
 
 
 def _combined(versions: list[tuple[WorkloadKey, tuple[str, str]]]) -> str:

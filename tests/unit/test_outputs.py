@@ -69,11 +69,18 @@ def test_exposition_passes_promtool(tmp_path: Path) -> None:
 
 def test_cached_render_is_reused_until_the_app_changes(tmp_path: Path) -> None:
     model, now = core_model(tmp_path)
-    renderer = MetricsRenderer(model, window_refresh_s=3600)
+    renderer = MetricsRenderer(model)
     first = renderer.render(now)
     cached = dict(renderer.cache)
-    assert renderer.render(now) == first
+    assert renderer.render(now + 3600) == first  # an hour later nothing left a window
     assert all(renderer.cache[k] is v for k, v in cached.items())
+    # the first deployment finished at t=20s; one day later it leaves the 1d window
+    first_finish = min(d.finished_at or 0 for d in model.apps[next(iter(model.apps))].deployments)
+    before = renderer.render(first_finish + 86400 - 1).decode()
+    after = renderer.render(first_finish + 86400).decode()
+    daily = 'dora_deployment_frequency_per_day{environment="production",namespace="shop",'
+    daily += 'app="shop",window="1d"}'
+    assert f"{daily} 5" in before and f"{daily} 4" in after
 
 
 def test_help_explains_every_command(capsys: pytest.CaptureFixture[str]) -> None:
