@@ -29,8 +29,10 @@ typecheck: $(STAMP)
 test: $(STAMP)
 	bash tests/run-all.sh
 
+## bench: the benchmarks (not part of the test suite); figures in tests/bench/results/
 bench: $(STAMP)
 	$(BIN)/python tests/bench/ingest.py
+	$(BIN)/python tests/bench/history.py
 
 cluster-build:
 	bash tests/cluster/build
