@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench cluster-build cluster-up cluster-down clean
+.PHONY: demo test lint typecheck unit bench dashboards cluster-build cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/daylight demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests
-	$(BIN)/ruff format --check exporter tests
+	$(BIN)/ruff check exporter tests tools
+	$(BIN)/ruff format --check exporter tests tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict exporter/
@@ -30,6 +30,10 @@ test: $(STAMP)
 	bash tests/run-all.sh
 
 ## bench: the benchmarks (not part of the test suite); figures in tests/bench/results/
+## dashboards: regenerate dashboards/*.json from tools/dashboards/generate.py
+dashboards: $(STAMP)
+	$(BIN)/python -m tools.dashboards.generate
+
 bench: $(STAMP)
 	$(BIN)/python tests/bench/ingest.py
 	$(BIN)/python tests/bench/history.py

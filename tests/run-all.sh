@@ -19,8 +19,8 @@ need_apt() {
 }
 
 echo "== lint (ruff)"
-$BIN/ruff check exporter tests
-$BIN/ruff format --check exporter tests
+$BIN/ruff check exporter tests tools
+$BIN/ruff format --check exporter tests tools
 
 echo "== types (mypy --strict exporter/)"
 $BIN/mypy --strict exporter/
