@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench dashboards cluster-build cluster-up cluster-down clean
+.PHONY: demo test lint typecheck unit bench dashboards manifests cluster-build cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP)
 	bash tests/run-all.sh
 
 ## bench: the benchmarks (not part of the test suite); figures in tests/bench/results/
+## manifests: copy dashboards/ and alerts/ into the chart and re-render deploy/daylight.yaml
+manifests: $(STAMP)
+	$(BIN)/python -m tests.helm.sync
+
 ## dashboards: regenerate dashboards/*.json from tools/dashboards/generate.py
 dashboards: $(STAMP)
 	$(BIN)/python -m tools.dashboards.generate
