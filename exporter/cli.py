@@ -163,6 +163,24 @@ def _add_serve(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
+def _add_traces(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("traces (OTLP; the standard OTEL_* variables apply)")
+    g.add_argument(
+        "--traces",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="one trace per app deployment; auto: on when OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT "
+        "is set (default: %(default)s)",
+    )
+    g.add_argument(
+        "--otlp-protocol",
+        choices=("http/protobuf", "grpc"),
+        default=None,
+        help="OTLP transport (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf)",
+    )
+    g.add_argument("--cluster-name", help="k8s.cluster.name on every trace (default: none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="daylight",
@@ -181,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cluster(run)
     _add_serve(run, "0.0.0.0:9400")
+    _add_traces(run)
     run.add_argument(
         "--state-file",
         metavar="FILE",
@@ -197,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "list/watch code as a real cluster. Prints where /metrics is and refreshes a report.",
     )
     _add_serve(demo, "127.0.0.1:9400")
+    _add_traces(demo)
     demo.add_argument("--seed", type=int, default=7, help="simulation seed (default: 7)")
     demo.add_argument(
         "--interval",
@@ -362,3 +382,7 @@ def read_path(path: str) -> Path:
     if not p.is_file():
         raise FileNotFoundError(path)
     return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,6 +23,7 @@ from exporter.outputs.http import HttpApi, bound_port, serve
 from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.report import build_report, render_table
 from exporter.outputs.selfmetrics import SelfState
+from exporter.outputs.traces import TraceEmitter, otlp_configured
 from exporter.runtime import LiveRuntime, WatchOptions, model_config
 from exporter.state.store import StateError, StateStore
 
@@ -53,6 +54,8 @@ async def _serve_live(
 ) -> tuple[web.AppRunner, MetricsRenderer]:
     renderer = MetricsRenderer(runtime.model, dora_report=args.dora_report, max_apps=args.max_apps)
     state = SelfState(runtime.model, renderer, runtime.informer_stats, mode=mode)
+    if runtime.traces is not None:
+        state.trace_counters = runtime.traces.counters
     api = HttpApi(state, runtime.ready, dora_report=args.dora_report)
     app = api.app()
     token = Path(args.api_token_file) if args.api_token_file else None
@@ -74,6 +77,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_async(_run(access, args))
 
 
+def _traces(args: argparse.Namespace) -> TraceEmitter | None:
+    if args.traces == "off" or (args.traces == "auto" and not otlp_configured()):
+        return None
+    try:
+        return TraceEmitter(protocol=args.otlp_protocol, cluster_name=args.cluster_name or None)
+    except (ValueError, ImportError) as exc:
+        log.error("traces disabled: %s", exc)
+        return None
+
+
 def _state(args: argparse.Namespace) -> StateStore | None:
     if not args.state_file:
         return None
@@ -85,7 +98,9 @@ def _state(args: argparse.Namespace) -> StateStore | None:
 
 async def _run(access: ClusterAccess, args: argparse.Namespace) -> int:
     model = DoraModel(model_config(args))
-    runtime = LiveRuntime(access, model, _watch_options(args), state=_state(args))
+    runtime = LiveRuntime(
+        access, model, _watch_options(args), state=_state(args), traces=_traces(args)
+    )
     runtime.build_informers()
     runner, _ = await _serve_live(runtime, args, "run")
     log.info("serving http://%s/metrics; watching %s", args.listen, access.description)
@@ -111,7 +126,7 @@ async def _demo(args: argparse.Namespace) -> int:
     sim = SimCluster(seed=args.seed, live_interval_s=args.interval)
     url = await sim.start()
     model = DoraModel(model_config(args))
-    runtime = LiveRuntime(ClusterAccess.plain(url), model, WatchOptions())
+    runtime = LiveRuntime(ClusterAccess.plain(url), model, WatchOptions(), traces=_traces(args))
     runtime.build_informers()
     runner, _ = await _serve_live(runtime, args, "demo")
     port = bound_port(runner)

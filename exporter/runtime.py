@@ -28,6 +28,7 @@ from exporter.kube.resources import (
     Resource,
 )
 from exporter.model.engine import DoraModel, ModelConfig, ObjectEvent
+from exporter.outputs.traces import TraceEmitter
 from exporter.state.store import StateStore
 
 log = logging.getLogger("daylight")
@@ -56,6 +57,7 @@ class LiveRuntime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     started: bool = False
     state: StateStore | None = None
+    traces: TraceEmitter | None = None
     save_interval_s: float = 1.0
     _client: ApiClient | None = None
 
@@ -147,11 +149,19 @@ class LiveRuntime:
             await asyncio.sleep(self.save_interval_s)
             now = self.clock()
             self.model.advance(now)
+            self.emit_traces()
             if self.state is not None:
                 try:
                     self.state.save(self.model, now)
                 except Exception:  # a full disk must not stop the exporter
                     log.exception("state file %s: save failed", self.state.path)
+
+    def emit_traces(self) -> None:
+        """Hand new trace facts to the emitter's thread; marked so they are never resent."""
+        if self.traces is None:
+            return
+        for group in self.model.untraced():
+            self.model.mark_traced(group, self.traces.emit(group, group.traced_facts))
 
     def ready(self) -> tuple[bool, list[str]]:
         waiting = [
@@ -169,6 +179,9 @@ class LiveRuntime:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        if self.traces is not None:
+            self.emit_traces()
+            await asyncio.to_thread(self.traces.close, 5.0)
         if self.state is not None and self.started:
             self.state.save(self.model, self.clock())
         if self._client is not None:

@@ -53,6 +53,22 @@ class _VersionOnly(msgspec.Struct):
 
 _EMPTY_RAW = msgspec.Raw(b"{}")
 _EMPTY_RS_SPEC = ReplicaSetSpec()
+
+
+class _TypeOnly(msgspec.Struct):
+    type: Any = None
+
+
+_type_only = msgspec.json.Decoder(_TypeOnly)
+
+
+def _event_type(line: bytes) -> object:
+    try:
+        return _type_only.decode(line).type
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
 _lenient_event = msgspec.json.Decoder(WatchEvent[_VersionOnly])
 _status_event = msgspec.json.Decoder(WatchEvent[Status])
 
@@ -303,6 +319,8 @@ class Informer:
                 self.stats.disabled = None
                 self.stats.synced = True
                 log.info("%s: enabled again", self.name)
+            opened = time.monotonic()
+            before = sum(self.stats.events.values())
             try:
                 gone = await self._watch_once()
             except ApiError as exc:
@@ -336,6 +354,9 @@ class Informer:
                     await asyncio.sleep(self.backoff.next())
             else:
                 self.stats.restarts["timeout"] += 1
+                if time.monotonic() - opened < 1.0 and sum(self.stats.events.values()) == before:
+                    # a watch that ends at once with nothing in it: do not hammer the server
+                    await asyncio.sleep(self.backoff.next())
 
     async def _watch_once(self) -> bool:
         """One WATCH request; True when the server said our version is gone (410)."""
@@ -371,6 +392,9 @@ class Informer:
         try:
             event = self._event_decoder.decode(line)
         except msgspec.ValidationError as exc:
+            # an ERROR event carries a Status, which does not fit the resource's type
+            if _event_type(line) == "ERROR":
+                return self._watch_error(line)
             self._skip_invalid_event(line, exc)
             return "ok"
         except msgspec.DecodeError as exc:
@@ -382,12 +406,7 @@ class Informer:
             self.resource_version = self.version_of(event.object) or self.resource_version
             return "ok"
         if kind == "ERROR":
-            status = _status_event.decode(line).object
-            self.stats.events["ERROR"] += 1
-            if status.code == 410 or status.reason in ("Expired", "Gone"):
-                return "gone"
-            log.warning("%s: watch error %s %s", self.name, status.code, status.message)
-            return "error"
+            return self._watch_error(line)
         if kind not in ("ADDED", "MODIFIED", "DELETED"):
             self._invalid("unknown_event_type", kind)
             return "ok"
@@ -408,6 +427,18 @@ class Informer:
         self.sink(kind, obj, False)
         self._compact(obj)
         return "ok"
+
+    def _watch_error(self, line: bytes) -> str:
+        self.stats.events["ERROR"] += 1
+        try:
+            status = _status_event.decode(line).object
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self._invalid("malformed_error_event", line[:200].decode("utf-8", "replace"))
+            return "error"
+        if status.code == 410 or status.reason in ("Expired", "Gone"):
+            return "gone"
+        log.warning("%s: watch error %s %s", self.name, status.code, status.message)
+        return "error"
 
     def _skip_invalid_event(self, line: bytes, exc: Exception) -> None:
         """Keep the stream position even when an object cannot be understood."""

@@ -963,18 +963,18 @@ class DoraModel:
         raise InvalidInput("unknown_input", f"unknown input kind {kind!r}")
 
     def untraced(self, limit: int = 1000) -> list[AppDeployment]:
-        """Finished live app deployments whose trace has not been sent yet, oldest first."""
+        """Finished live app deployments with trace facts not sent yet, oldest first."""
         out: list[AppDeployment] = []
         for ledger in self.apps.values():
             for group in ledger.live_groups[-20:]:
-                if not group.traced and group.outcome.finished and group.active_workloads:
+                if not group.trace_facts <= group.traced_facts:
                     out.append(group)
         out.sort(key=lambda g: g.finished_at or g.started_at)
         return out[:limit]
 
-    def mark_traced(self, group: AppDeployment) -> None:
-        """The trace of ``group`` was handed to the exporter; never send it again."""
-        group.traced = True
+    def mark_traced(self, group: AppDeployment, facts: Iterable[str] = ()) -> None:
+        """These facts of ``group``'s trace were handed to the exporter; never resend them."""
+        group.traced_facts = group.traced_facts | (frozenset(facts) or group.trace_facts)
         self._touch(group.app)
 
     def task_failed(

@@ -6,6 +6,10 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+FACT_DEPLOYMENT = "deployment"
+FACT_RESTORE = "restore"
+FACT_FAILURE_PREFIX = "failure:"
+
 
 class Outcome(StrEnum):
     PROGRESSING = "progressing"
@@ -72,8 +76,18 @@ class AppDeployment:
     restored_at: float | None = None
     rework: bool = False
     lead_time_observed: bool = False
-    traced: bool = False
+    traced_facts: frozenset[str] = frozenset()
     id: str = ""
+
+    @property
+    def trace_facts(self) -> frozenset[str]:
+        """What a trace of this deployment can say now; sent facts are never sent again."""
+        if not self.outcome.finished or not self.active_workloads:
+            return frozenset()
+        facts = {FACT_DEPLOYMENT, *(FACT_FAILURE_PREFIX + r for r in self.failure_reasons)}
+        if self.restored_at is not None and self.failure_reasons:
+            facts.add(FACT_RESTORE)
+        return frozenset(facts)
 
     @property
     def restore_seconds(self) -> float | None:

@@ -21,7 +21,7 @@ def app_deployment_to_dict(group: AppDeployment) -> dict[str, Any]:
         "restored_at": group.restored_at,
         "rework": group.rework,
         "lead_time_observed": group.lead_time_observed,
-        "traced": group.traced,
+        "traced_facts": sorted(group.traced_facts),
         "workloads": [_workload_to_dict(w) for w in group.workloads],
     }
 
@@ -62,7 +62,7 @@ def app_deployment_from_dict(data: dict[str, Any]) -> AppDeployment:
         restored_at=data.get("restored_at"),
         rework=bool(data.get("rework", False)),
         lead_time_observed=bool(data.get("lead_time_observed", False)),
-        traced=bool(data.get("traced", False)),
+        traced_facts=frozenset(data.get("traced_facts", ())),
         id=str(data["id"]),
     )
     for item in data.get("workloads", []):

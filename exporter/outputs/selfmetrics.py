@@ -7,7 +7,7 @@ scrape time, so the hot path only bumps plain integers (no label lookups per eve
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
@@ -29,6 +29,7 @@ class SelfState:
     informers: Callable[[], Sequence[tuple[str, InformerStats]]] = lambda: ()
     extra_invalid: Counter[str] = field(default_factory=Counter)
     mode: str = "run"
+    trace_counters: Callable[[], Mapping[str, int]] = dict
 
 
 class DaylightCollector(Collector):
@@ -115,6 +116,19 @@ class DaylightCollector(Collector):
         yield GaugeMetricFamily(
             "daylight_workloads", "Workloads tracked.", value=len(state.model.workloads)
         )
+        traces = state.trace_counters()
+        if traces:
+            spans = CounterMetricFamily(
+                "daylight_trace_spans", "Deployment trace spans by result.", labels=["result"]
+            )
+            for result in ("exported", "failed", "dropped"):
+                spans.add_metric([result], traces.get(result, 0))
+            yield spans
+            yield GaugeMetricFamily(
+                "daylight_trace_spans_pending",
+                "Spans accepted but not yet exported.",
+                value=traces.get("pending", 0),
+            )
         yield CounterMetricFamily(
             "daylight_restarts_observed",
             "Rollout restarts seen (same template fingerprint): not deployments.",

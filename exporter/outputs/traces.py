@@ -42,12 +42,17 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.util.types import AttributeValue
 
 from exporter import __version__
-from exporter.model.records import AppDeployment, Outcome, WorkloadDeployment, WorkloadKey
+from exporter.model.records import (
+    FACT_DEPLOYMENT,
+    FACT_FAILURE_PREFIX,
+    FACT_RESTORE,
+    AppDeployment,
+    Outcome,
+    WorkloadDeployment,
+    WorkloadKey,
+)
 
 # Facts a trace is sent as (see the module docstring).
-FACT_DEPLOYMENT = "deployment"
-FACT_RESTORE = "restore"
-FACT_FAILURE_PREFIX = "failure:"
 
 # Phase names, in the order a Keptn-style deployment runs them (span names of phase spans).
 PRE_DEPLOYMENT_TASKS = "pre_deployment_tasks"
@@ -84,8 +89,8 @@ class Phase:
     """One phase span: the extension point for pre/post tasks and evaluations.
 
     ``workload`` places it under that workload's span (``None``: under the app's root span,
-    as Keptn's app-level tasks). ``key`` tells apart phases of the same name (a task's name)
-    in the deterministic span id.
+    as Keptn's app-level tasks). ``key`` tells apart phases of the same name under the same
+    parent (a task's name): (parent, name, key) must be unique, it makes the span id.
     """
 
     name: str
@@ -126,13 +131,7 @@ def rollout_phases(group: AppDeployment) -> list[Phase]:
 
 def trace_facts(group: AppDeployment) -> frozenset[str]:
     """What the trace of ``group`` can say now (only finished deployments have a trace)."""
-    if not group.outcome.finished:
-        return frozenset()
-    facts = {FACT_DEPLOYMENT}
-    facts.update(FACT_FAILURE_PREFIX + reason for reason in group.failure_reasons)
-    if group.restored_at is not None and group.failure_reasons:
-        facts.add(FACT_RESTORE)
-    return frozenset(facts)
+    return group.trace_facts
 
 
 # --- ids ---------------------------------------------------------------------------------
@@ -498,6 +497,20 @@ def default_protocol(env: Mapping[str, str] | None = None) -> str:
     return "http/protobuf"
 
 
+def otlp_configured(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the standard variables ask for OTLP traces: an endpoint is set, and neither
+    ``OTEL_SDK_DISABLED=true`` nor ``OTEL_TRACES_EXPORTER=none`` says otherwise."""
+    env = os.environ if env is None else env
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return False
+    return any(
+        env.get(name, "").strip()
+        for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+
 def build_resource(service_version: str = __version__, cluster_name: str | None = None) -> Resource:
     """``service.name=daylight`` (unless ``OTEL_SERVICE_NAME``/``OTEL_RESOURCE_ATTRIBUTES``
     say otherwise), ``service.version``, ``k8s.cluster.name`` when configured.
@@ -558,7 +571,6 @@ class TraceEmitter:
         self.exported = 0
         self.failed = 0
         self.dropped = 0
-        self.traces = 0  # emit calls whose spans were accepted
         self._submitted = 0
         self._closed = False
         self._lock = threading.Lock()
@@ -575,6 +587,16 @@ class TraceEmitter:
         """Spans accepted but not yet exported or failed."""
         with self._lock:
             return self._submitted - self.exported - self.failed
+
+    def counters(self) -> dict[str, int]:
+        """``exported``, ``failed``, ``dropped`` (spans, monotonic) and ``pending``, at once."""
+        with self._lock:
+            return {
+                "exported": self.exported,
+                "failed": self.failed,
+                "dropped": self.dropped,
+                "pending": self._submitted - self.exported - self.failed,
+            }
 
     def _on_result(self, count: int, ok: bool) -> None:
         with self._lock:
@@ -604,7 +626,6 @@ class TraceEmitter:
                 self.dropped += len(spans)
                 return covered
             self._submitted += len(spans)
-            self.traces += 1
         for span in spans:
             self._processor.on_end(span)
         return covered
