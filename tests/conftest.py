@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end tests against the real control plane (tests/cluster/).
+"""Shared fixtures: the real control plane (tests/cluster/), one per test session.
 
 ``control_plane`` (session scope) uses the binaries built by ``tests/cluster/build`` (run once
 after collection, before any test, when a selected test needs the control plane; a no-op on a
