@@ -62,7 +62,7 @@ async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
         status = _status_decoder.decode(body)
         reason, message = status.reason or reason, status.message
     except (msgspec.DecodeError, msgspec.ValidationError):
-        message = body[:200].decode("utf-8", "replace")
+        message = body[:200].decode("utf-8", "replace").strip()
     raise ApiError(response.status, reason, message, _retry_after(response.headers))
 
 

@@ -4,7 +4,8 @@ The stack (module-scoped, ~10 s to start):
 - ``daylight replay`` of tests/prometheus/data.py's log, first up to ``SPLIT`` and then, on the
   same port, the whole log: the counters grow between the two, like an exporter watching new
   deployments, so ``increase()`` has something to find;
-- ``daylight run`` against tests/prometheus/fakeapi.py: live informers, so every
+- ``daylight run`` against the simulated cluster (tests/prometheus/simapi.py): live
+  informers, so every
   ``daylight_*`` self-metric has real values;
 - Prometheus 2.x (Debian package) scraping both every second, plus itself (a non-Daylight
   target with ``process_*`` metrics), all under job names no rule or dashboard knows, with
@@ -231,9 +232,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     try:
         api = Proc(
-            "fake API server",
-            [sys.executable, "-m", "tests.prometheus.fakeapi", str(tmp / "objects.json")],
-            tmp / "fakeapi.log",
+            "simulated API server",
+            [sys.executable, "-m", "tests.prometheus.simapi", str(tmp / "objects.json")],
+            tmp / "simapi.log",
             env,
         )
         stack.procs.append(api)
