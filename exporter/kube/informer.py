@@ -76,6 +76,23 @@ Sink = Callable[[str, Any, bool], None]
 """Receives (event type, decoded object, initial) for every change, in order."""
 
 
+def compact(obj: Any) -> None:
+    """What the cache keeps of a ReplicaSet or ControllerRevision after the model saw it.
+
+    A cluster keeps ~10 of them per workload, each with a full pod template; the model
+    extracts what history needs when it first sees one, and later events bring fresh copies,
+    so the cache needs only identity and ownership (for relists and deletions).
+    """
+    if isinstance(obj, ReplicaSet):
+        obj.spec = _EMPTY_RS_SPEC
+    elif isinstance(obj, ControllerRevision):
+        obj.data = _EMPTY_RAW
+    else:
+        return
+    obj.metadata.labels = {}
+    obj.metadata.annotations = {}
+
+
 class Disabled(Exception):
     """The resource cannot be watched (missing CRD, forbidden); retried much later."""
 
@@ -192,11 +209,7 @@ class Informer:
         return items
 
     def _compact(self, obj: Any) -> None:
-        """Drop what no consumer needs after it saw the object (templates of history)."""
-        if isinstance(obj, ReplicaSet):
-            obj.spec = _EMPTY_RS_SPEC
-        elif isinstance(obj, ControllerRevision):
-            obj.data = _EMPTY_RAW
+        compact(obj)
 
     def _decode_list(self, body: bytes) -> ObjectList[Any]:
         try:
