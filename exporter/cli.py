@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter import __version__
+from exporter.model.signals import DEFAULT_APP_LABELS
 from exporter.model.timeutil import parse_duration, parse_rfc3339
 
 log = logging.getLogger("daylight")
@@ -93,6 +94,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="a workload unavailable this long after its deployment makes it a failed "
         "change, reason degraded (default: 60s)",
+    )
+    g.add_argument(
+        "--alert-app-labels",
+        type=_csv,
+        default=DEFAULT_APP_LABELS,
+        metavar="LABEL[,LABEL]",
+        help="alert labels naming the app or workload, first match wins (besides "
+        "'namespace'); default: " + ",".join(DEFAULT_APP_LABELS),
     )
     g.add_argument(
         "--dora-report",

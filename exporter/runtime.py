@@ -60,6 +60,8 @@ class LiveRuntime:
     traces: TraceEmitter | None = None
     save_interval_s: float = 1.0
     _client: ApiClient | None = None
+    _invalid_logged: dict[str, int] = field(default_factory=dict)
+    _invalid_logged_at: float = 0.0
 
     def build_informers(self, item_type: Any = None) -> list[Informer]:
         self._client = ApiClient(self.access)
@@ -150,11 +152,26 @@ class LiveRuntime:
             now = self.clock()
             self.model.advance(now)
             self.emit_traces()
+            self.log_invalid_input(now)
             if self.state is not None:
                 try:
                     self.state.save(self.model, now)
                 except Exception:  # a full disk must not stop the exporter
                     log.exception("state file %s: save failed", self.state.path)
+
+    def log_invalid_input(self, now: float, every_s: float = 60.0) -> None:
+        """One line a minute at most, saying which bad input the model skipped and how often."""
+        if now - self._invalid_logged_at < every_s:
+            return
+        current = dict(self.model.stats.invalid)
+        new = {k: v - self._invalid_logged.get(k, 0) for k, v in current.items()}
+        new = {k: v for k, v in new.items() if v > 0}
+        if new:
+            summary = ", ".join(f"{k}={v}" for k, v in sorted(new.items()))
+            log.warning("invalid input skipped in the last minute: %s "
+                        "(daylight_invalid_input_total)", summary)  # fmt: skip
+        self._invalid_logged = current
+        self._invalid_logged_at = now
 
     def emit_traces(self) -> None:
         """Hand new trace facts to the emitter's thread; marked so they are never resent."""
@@ -195,4 +212,5 @@ def model_config(args: Any) -> ModelConfig:
         rollout_timeout_s=args.rollout_timeout,
         failure_window_s=args.failure_window,
         degraded_after_s=args.degraded_after,
+        alert_app_labels=tuple(args.alert_app_labels),
     )

@@ -40,7 +40,14 @@ from exporter.model.records import (
     WorkloadDeployment,
     WorkloadKey,
 )
-from exporter.model.signals import Alert, Change, InvalidInput, parse_alerts, parse_change
+from exporter.model.signals import (
+    DEFAULT_APP_LABELS,
+    Alert,
+    Change,
+    InvalidInput,
+    parse_alerts,
+    parse_change,
+)
 from exporter.model.stats import ObservedStats
 from exporter.model.timeutil import MIN_PLAUSIBLE, parse_commit_time, parse_rfc3339
 
@@ -68,6 +75,7 @@ class ModelConfig:
     rollout_timeout_s: float = 900.0
     failure_window_s: float = 86400.0
     degraded_after_s: float = 60.0
+    alert_app_labels: tuple[str, ...] = DEFAULT_APP_LABELS
 
 
 @dataclass(slots=True, eq=False)
@@ -884,6 +892,10 @@ class DoraModel:
         Kept for later matches too: CI often registers the change before the rollout starts.
         """
         self.advance(at)
+        if change.app is not None and not any(
+            k.app == change.app and change.namespace in (None, k.namespace) for k in self.apps
+        ):
+            self.stats.invalid["unknown_app"] += 1  # kept: the app may deploy later
         self.pending_changes.append((at, change))
         matched = 0
         for key, ledger in self.apps.items():
@@ -956,7 +968,8 @@ class DoraModel:
             if kind == "CHANGE":
                 return self.apply_change(parse_change(body, at), at)
             if kind == "ALERT":
-                return sum(1 for alert in parse_alerts(body) if self.apply_alert(alert, at))
+                alerts = parse_alerts(body, self.config.alert_app_labels)
+                return sum(1 for alert in alerts if self.apply_alert(alert, at))
         except InvalidInput as exc:
             self.stats.invalid[exc.reason] += 1
             raise
