@@ -404,6 +404,7 @@ def test_exporter_defaults(rendered: dict[str, list[dict[str, Any]]]) -> None:
         "DAYLIGHT_FAILURE_WINDOW": "24h",
         "DAYLIGHT_DORA_REPORT": "2023",
         "DAYLIGHT_LOG_LEVEL": "info",
+        "DAYLIGHT_TRACES": "auto",
     }
     service = one(rendered["default"], "Service")
     assert service["spec"]["ports"] == [

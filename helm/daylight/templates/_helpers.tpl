@@ -134,6 +134,10 @@ Namespaces are cluster-scoped and are added by the ClusterRole only. */}}
   value: {{ .Values.config.doraReport | quote }}
 - name: DAYLIGHT_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
+{{- with .Values.config.alertAppLabels }}
+- name: DAYLIGHT_ALERT_APP_LABELS
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* The exporter's pod template (Deployment, or StatefulSet with the state file). */}}
@@ -181,6 +185,20 @@ spec:
         {{- if .Values.stateFile.enabled }}
         - name: DAYLIGHT_STATE_FILE
           value: {{ .Values.stateFile.path | quote }}
+        {{- end }}
+        - name: DAYLIGHT_TRACES
+          value: {{ .Values.traces.mode | quote }}
+        {{- with .Values.traces.otlpEndpoint }}
+        - name: OTEL_EXPORTER_OTLP_ENDPOINT
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with .Values.traces.otlpProtocol }}
+        - name: DAYLIGHT_OTLP_PROTOCOL
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with .Values.traces.clusterName }}
+        - name: DAYLIGHT_CLUSTER_NAME
+          value: {{ . | quote }}
         {{- end }}
         {{- if .Values.apiToken.existingSecret }}
         - name: DAYLIGHT_API_TOKEN_FILE
