@@ -132,7 +132,7 @@ class DoraModel:
         self.environments: dict[str, str] = {}
         self.revisions: dict[str, dict[str, Revision]] = {}
         self.workloads: dict[str, TrackedWorkload] = {}
-        self.keptn_apps: dict[tuple[str, str], KeptnApp] = {}
+        self.keptn_apps_by_namespace: dict[str, dict[str, KeptnApp]] = {}
         self.apps: dict[AppKey, AppLedger] = {}
         self.stats = ObservedStats()
         self.observation_start: float | None = None
@@ -166,11 +166,11 @@ class DoraModel:
         elif isinstance(obj, Namespace):
             self._on_namespace(obj, deleted)
         elif isinstance(obj, KeptnApp):
-            key = (obj.metadata.namespace, obj.metadata.name)
+            apps = self.keptn_apps_by_namespace.setdefault(obj.metadata.namespace, {})
             if deleted:
-                self.keptn_apps.pop(key, None)
+                apps.pop(obj.metadata.name, None)
             else:
-                self.keptn_apps[key] = obj
+                apps[obj.metadata.name] = obj
 
     def apply_all(self, events: Iterable[ObjectEvent]) -> None:
         for event in events:
@@ -301,10 +301,23 @@ class DoraModel:
                 )
         return identity
 
+    @property
+    def keptn_apps(self) -> dict[tuple[str, str], KeptnApp]:
+        """KeptnApps by (namespace, name)."""
+        return {
+            (namespace, name): app
+            for namespace, apps in self.keptn_apps_by_namespace.items()
+            for name, app in apps.items()
+        }
+
     def _keptn_app_listing(self, namespace: str, workload: str) -> KeptnApp | None:
-        for (ns, _), app in sorted(self.keptn_apps.items()):
-            if ns == namespace and any(w.name == workload for w in app.spec.workloads):
-                return app
+        """The KeptnApp (first by name) that lists ``workload``; looked up for every revision."""
+        apps = self.keptn_apps_by_namespace.get(namespace)
+        if not apps:
+            return None
+        for name in sorted(apps):
+            if any(w.name == workload for w in apps[name].spec.workloads):
+                return apps[name]
         return None
 
     def _app_key(self, namespace: str, identity: Identity) -> AppKey:
