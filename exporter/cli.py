@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from exporter import __version__
+from exporter.evaluations.checks import add_arguments as add_check_arguments
+from exporter.launcher.main import add_arguments as add_launcher_arguments
 from exporter.model.signals import DEFAULT_APP_LABELS
 from exporter.model.timeutil import parse_duration, parse_rfc3339
 
@@ -209,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster(run)
     _add_serve(run, "0.0.0.0:9400")
     _add_traces(run)
+    add_check_arguments(run)
     run.add_argument(
         "--state-file",
         metavar="FILE",
@@ -281,6 +284,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--now", help="the served 'now' (RFC 3339; default: the last event)")
     _add_serve(replay, "127.0.0.1:9400")
     _add_common(replay)
+
+    launcher = sub.add_parser(
+        "launcher",
+        help="run Keptn pre/post-deployment tasks as Kubernetes Jobs (the only writer)",
+        description="Turn KeptnTaskDefinitions into Jobs when a workload version starts "
+        "deploying (pre) and when it completes (post). Tasks run beside the rollout: there is "
+        "no admission webhook and nothing waits for them. Writes only Jobs, ConfigMaps "
+        "(inline code) and Events, only in allowed namespaces.",
+    )
+    _add_cluster(launcher)
+    launcher.add_argument(
+        "--listen",
+        type=_listen,
+        default="0.0.0.0:9401",
+        metavar="HOST:PORT",
+        help="where to serve /metrics, /healthz and /readyz (default: %(default)s)",
+    )
+    add_launcher_arguments(launcher)
+    _add_common(launcher)
 
     record = sub.add_parser(
         "record",

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from exporter.cli import json_dump, parse_now, run_async
+from exporter.evaluations.checks import KeptnChecks
 from exporter.intake import Intake, TokenFile
 from exporter.kube import config as kube_config
 from exporter.kube import eventlog
@@ -23,7 +24,7 @@ from exporter.outputs.http import HttpApi, bound_port, serve
 from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.report import build_report, render_table
 from exporter.outputs.selfmetrics import SelfState
-from exporter.outputs.traces import TraceEmitter, otlp_configured
+from exporter.outputs.traces import TraceEmitter, otlp_configured, rollout_phases
 from exporter.runtime import LiveRuntime, WatchOptions, model_config
 from exporter.state.store import StateError, StateStore
 
@@ -56,6 +57,8 @@ async def _serve_live(
     state = SelfState(runtime.model, renderer, runtime.informer_stats, mode=mode)
     if runtime.traces is not None:
         state.trace_counters = runtime.traces.counters
+    if runtime.checks is not None:
+        state.extra_collectors.append(runtime.checks.collector())
     api = HttpApi(state, runtime.ready, dora_report=args.dora_report)
     app = api.app()
     token = Path(args.api_token_file) if args.api_token_file else None
@@ -77,11 +80,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_async(_run(access, args))
 
 
-def _traces(args: argparse.Namespace) -> TraceEmitter | None:
+def _traces(args: argparse.Namespace, checks: KeptnChecks | None = None) -> TraceEmitter | None:
     if args.traces == "off" or (args.traces == "auto" and not otlp_configured()):
         return None
     try:
-        return TraceEmitter(protocol=args.otlp_protocol, cluster_name=args.cluster_name or None)
+        return TraceEmitter(
+            protocol=args.otlp_protocol,
+            cluster_name=args.cluster_name or None,
+            phases=checks.trace_phases if checks is not None else rollout_phases,
+        )
     except (ValueError, ImportError) as exc:
         log.error("traces disabled: %s", exc)
         return None
@@ -98,8 +105,16 @@ def _state(args: argparse.Namespace) -> StateStore | None:
 
 async def _run(access: ClusterAccess, args: argparse.Namespace) -> int:
     model = DoraModel(model_config(args))
+    checks = KeptnChecks.from_args(model, args)
+    options = _watch_options(args)
+    options.resources = KeptnChecks.resources(options.resources)
     runtime = LiveRuntime(
-        access, model, _watch_options(args), state=_state(args), traces=_traces(args)
+        access,
+        model,
+        options,
+        state=_state(args),
+        traces=_traces(args, checks),
+        checks=checks,
     )
     runtime.build_informers()
     runner, _ = await _serve_live(runtime, args, "run")
@@ -166,10 +181,12 @@ def _replay_into(model: DoraModel, path: str) -> tuple[float | None, int, int]:
         raise CommandError(f"no such event log: {path}")
     last: float | None = None
     objects = side = 0
+    checks = KeptnChecks(model, evaluations=False)  # task Job outcomes in the log count too
     try:
         for event in eventlog.read(path):
             if isinstance(event, ObjectEvent):
                 model.apply(event)
+                checks.on_event(event)
                 objects += 1
             else:
                 side += 1
@@ -255,6 +272,16 @@ async def _serve_replay(model: DoraModel, now: float, args: argparse.Namespace) 
     finally:
         await runner.cleanup()
     return 0
+
+
+# ------------------------------------------------------------------------ launcher
+
+
+def cmd_launcher(args: argparse.Namespace) -> int:
+    from exporter.launcher.main import run as run_launcher
+
+    access = _access(args)
+    return run_async(run_launcher(args, access))
 
 
 # -------------------------------------------------------------------------- record

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.evaluations.checks import KeptnChecks
 from exporter.kube.client import ApiClient
 from exporter.kube.config import ClusterAccess
 from exporter.kube.informer import Disabled, Informer, InformerStats
@@ -58,6 +59,7 @@ class LiveRuntime:
     started: bool = False
     state: StateStore | None = None
     traces: TraceEmitter | None = None
+    checks: KeptnChecks | None = None
     save_interval_s: float = 1.0
     _client: ApiClient | None = None
     _invalid_logged: dict[str, int] = field(default_factory=dict)
@@ -116,7 +118,7 @@ class LiveRuntime:
 
         def feed(items: list[Any]) -> None:
             for obj in items:
-                self.model.apply(ObjectEvent(now, "ADDED", obj, initial=True))
+                self._apply(ObjectEvent(now, "ADDED", obj, initial=True))
 
         # One resource after the other, in WATCHED order (history needs ReplicaSets before
         # their workloads), each page fed as it arrives: memory stays at one page.
@@ -140,10 +142,17 @@ class LiveRuntime:
             informer.sink = self._sink
             self.tasks.append(asyncio.create_task(informer.run(), name=f"watch {informer.name}"))
         self.tasks.append(asyncio.create_task(self._tick(), name="model clock"))
+        if self.checks is not None:
+            await self.checks.start()
         self.started = True
 
+    def _apply(self, event: ObjectEvent) -> None:
+        self.model.apply(event)
+        if self.checks is not None:  # tasks and evaluations read what the model made of it
+            self.checks.on_event(event)
+
     def _sink(self, event_type: str, obj: Any, initial: bool) -> None:
-        self.model.apply(ObjectEvent(self.clock(), event_type, obj, initial))
+        self._apply(ObjectEvent(self.clock(), event_type, obj, initial))
 
     async def _tick(self) -> None:
         """Time passes even without events: rollout timeouts and windows need it."""
@@ -177,7 +186,10 @@ class LiveRuntime:
         """Hand new trace facts to the emitter's thread; marked so they are never resent."""
         if self.traces is None:
             return
+        now = self.clock()
         for group in self.model.untraced():
+            if self.checks is not None and not self.checks.trace_ready(group, now):
+                continue  # wait for its task and evaluation spans
             self.model.mark_traced(group, self.traces.emit(group, group.traced_facts))
 
     def ready(self) -> tuple[bool, list[str]]:
@@ -192,6 +204,8 @@ class LiveRuntime:
         return [(i.name, i.stats) for i in self.informers]
 
     async def stop(self) -> None:
+        if self.checks is not None:
+            await self.checks.stop()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

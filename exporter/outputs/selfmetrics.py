@@ -30,6 +30,7 @@ class SelfState:
     extra_invalid: Counter[str] = field(default_factory=Counter)
     mode: str = "run"
     trace_counters: Callable[[], Mapping[str, int]] = dict
+    extra_collectors: list[Collector] = field(default_factory=list)
 
 
 class DaylightCollector(Collector):
@@ -140,6 +141,8 @@ def build_registry(state: SelfState) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
     registry.register(DaylightCollector(state))
+    for collector in state.extra_collectors:
+        registry.register(collector)
     return registry
 
 

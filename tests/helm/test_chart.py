@@ -311,7 +311,7 @@ def test_namespaced_mode_has_roles_only(rendered: dict[str, list[dict[str, Any]]
     assert rules_of(role) == {("", "namespaces", v) for v in READ}
 
 
-def test_launcher_writes_only_jobs_and_configmaps_in_its_namespaces(
+def test_launcher_writes_only_jobs_configmaps_and_events_in_its_namespaces(
     rendered: dict[str, list[dict[str, Any]]],
 ) -> None:
     for variant, release in (("full", "dlfull"), ("namespaced", "dlns")):
@@ -336,7 +336,7 @@ def test_launcher_writes_only_jobs_and_configmaps_in_its_namespaces(
                 (g, r, v)
                 for g, r in (("batch", "jobs"), ("", "configmaps"))
                 for v in LAUNCHER_VERBS
-            }
+            } | {("events.k8s.io", "events", "create")}  # Events on the workload, only created
     fails = chart.helm(*chart.template_args(sets=["launcher.enabled=true"]), check=False)
     assert fails.returncode != 0 and "launcher.namespaces" in fails.stderr
 
@@ -405,6 +405,8 @@ def test_exporter_defaults(rendered: dict[str, list[dict[str, Any]]]) -> None:
         "DAYLIGHT_DORA_REPORT": "2023",
         "DAYLIGHT_LOG_LEVEL": "info",
         "DAYLIGHT_TRACES": "auto",
+        "DAYLIGHT_EVALUATIONS": "on",
+        "DAYLIGHT_EVALUATION_TIMEOUT": "10s",
     }
     service = one(rendered["default"], "Service")
     assert service["spec"]["ports"] == [

@@ -99,6 +99,8 @@ def helm_install(cp: ControlPlane, release: str, namespace: str, values: Path) -
         str(cp.kubeconfig),
         "--timeout",
         "2m",
+        # other suites on the same control plane may have applied the Keptn CRDs already
+        "--take-ownership",
         timeout=180,
     )
     return proc.stdout

@@ -188,6 +188,18 @@ spec:
         {{- end }}
         - name: DAYLIGHT_TRACES
           value: {{ .Values.traces.mode | quote }}
+        - name: DAYLIGHT_EVALUATIONS
+          value: {{ .Values.checks.evaluations | quote }}
+        - name: DAYLIGHT_EVALUATION_TIMEOUT
+          value: {{ .Values.checks.evaluationTimeout | quote }}
+        {{- with .Values.checks.allowedNamespaces }}
+        - name: DAYLIGHT_ALLOWED_NAMESPACES
+          value: {{ join "," . | quote }}
+        {{- end }}
+        {{- with .Values.checks.prometheusUrl }}
+        - name: DAYLIGHT_PROMETHEUS_URL
+          value: {{ . | quote }}
+        {{- end }}
         {{- with .Values.traces.otlpEndpoint }}
         - name: OTEL_EXPORTER_OTLP_ENDPOINT
           value: {{ . | quote }}
