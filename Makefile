@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench dashboards manifests cluster-build cluster-up cluster-down clean
+.PHONY: demo test lint typecheck unit bench dashboards manifests e2e-kind cluster-build cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP)
 	bash tests/run-all.sh
 
 ## bench: the benchmarks (not part of the test suite); figures in tests/bench/results/
+## e2e-kind: optional, needs a Docker engine (none on this project's machines): never part of `make test`
+e2e-kind:
+	bash tests/kind/e2e.sh
+
 ## manifests: copy dashboards/ and alerts/ into the chart and re-render deploy/daylight.yaml
 manifests: $(STAMP)
 	$(BIN)/python -m tests.helm.sync
