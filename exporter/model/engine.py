@@ -53,7 +53,8 @@ from exporter.model.timeutil import MIN_PLAUSIBLE, parse_commit_time, parse_rfc3
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY_ANNOTATION = "deployment.kubernetes.io/revision-history"
-CREATION_SLACK_S = 2.0  # creationTimestamp has one-second resolution
+CREATION_SLACK_S = 2.0
+REPLACED_AFTER_FAILURE = "replaced_after_failure"  # creationTimestamp has one-second resolution
 
 _template_decoder = msgspec.json.Decoder(PodTemplate)
 
@@ -187,6 +188,8 @@ class DoraModel:
                 self._rollout_timed_out(payload, due)
             elif kind == "degraded" and isinstance(payload, tuple):
                 self._degradation_due(payload[0], payload[1], due)
+            elif kind == "close_group" and isinstance(payload, AppDeployment):
+                self._close_group(payload)
         self.settle()
 
     def _schedule(self, at: float, kind: str, payload: object) -> None:
@@ -358,7 +361,7 @@ class DoraModel:
                 self._template_edit(tracked, workload, event.time, raw, marker, fp)
         if tracked.identity is not None and (tracked.active is not None or event.initial):
             self._touch(self._app_key(meta.namespace, tracked.identity))
-        self._evaluate(tracked, workload, event.time)
+        self._evaluate(tracked, workload, event.time, event.initial)
 
     def _preexisting(self, workload: Workload, event: ObjectEvent) -> bool:
         if event.initial:
@@ -386,13 +389,18 @@ class DoraModel:
         history = self._history(tracked, workload)
         complete = rollout.rollout_complete(workload)
         persisted = self._persisted.pop(tracked.key, [])
+        newer: list[WorkloadDeployment] = []
         if persisted:
             # the state file already holds these revisions, with exact times and outcomes
             history = [h for h in history if not any(_same_rollout(p, h) for p in persisted)]
             in_flight = [p for p in persisted if p.outcome is Outcome.PROGRESSING]
             if history and any(p.fingerprint == history[-1].fingerprint for p in in_flight):
                 history.pop()  # the rollout that was in flight when the last process stopped
-            self._resume_persisted(tracked, workload, persisted, fp, complete)
+            # revisions made while no exporter was running: played as if watched, so the
+            # failures they end, the rollbacks they are and the restores they bring count
+            newer = _newer_than(history, persisted)
+            history = [h for h in history if h not in newer]
+            self._resume_persisted(tracked, workload, persisted, fp, complete, bool(newer))
         for wd in history:
             tracked.deployed.add(wd.fingerprint)
         last = history[-1] if history else None
@@ -419,6 +427,51 @@ class DoraModel:
                 self._ledger(wd.app).history_dirty = True
                 self._dirty_history.add(wd.app)
             self._touch(ledger.key)
+        if newer:
+            self._catch_up(tracked, workload, newer, fp, complete, event.time)
+
+    def _catch_up(
+        self,
+        tracked: TrackedWorkload,
+        workload: Workload,
+        newer: list[WorkloadDeployment],
+        fp: str,
+        complete: bool,
+        now: float,
+    ) -> None:
+        for index, entry in enumerate(newer):
+            last = index == len(newer) - 1
+            ident = Identity(entry.workload, entry.app.app, entry.version, True, None,
+                             entry.commit_sha, None, ())  # fmt: skip
+            # a reused ReplicaSet's start is only a lower bound: never before what it replaced
+            before = tracked.active or tracked.last_finished
+            start = (
+                entry.started_at
+                if before is None
+                else max(entry.started_at, before.finished_at or before.started_at)
+            )
+            self._start(tracked, workload, ident, entry.fingerprint, start,
+                        entry.fingerprint in tracked.deployed, entry.revision)  # fmt: skip
+            wd = tracked.active
+            if wd is None:
+                continue
+            wd.commit_time = None if wd.rollback else entry.commit_time
+            if last and entry.fingerprint == fp and not complete:
+                return  # still rolling out: watched from here on
+            end = newer[index + 1].started_at if not last else now
+            if last:
+                hint = parse_rfc3339(rollout.condition_time(workload))
+                if hint is not None and wd.started_at <= hint <= now:
+                    end = hint
+            if last and rollout.progress_deadline_exceeded(workload):
+                self._finish(wd, Outcome.FAILED, max(end, wd.started_at), "progress_deadline")
+                tracked.last_finished = wd
+            else:
+                self._finish(wd, Outcome.SUCCEEDED, max(end, wd.started_at), None)
+                tracked.deployed.add(wd.fingerprint)
+                tracked.current = tracked.last_finished = wd
+                self._set_current(tracked, wd)
+            tracked.active = None
 
     def _resume_persisted(
         self,
@@ -427,6 +480,7 @@ class DoraModel:
         persisted: list[WorkloadDeployment],
         fp: str,
         complete: bool,
+        catching_up: bool = False,
     ) -> None:
         """Pick up where the previous process stopped, for one workload."""
         persisted.sort(key=lambda w: w.started_at)
@@ -443,8 +497,10 @@ class DoraModel:
         for wd in persisted:
             if wd.outcome is not Outcome.PROGRESSING:
                 continue
-            if wd.fingerprint == fp and tracked.active is None:
-                tracked.active = wd  # _evaluate finishes it if it completed meanwhile
+            if (wd.fingerprint == fp or catching_up) and tracked.active is None:
+                # _evaluate finishes it if it completed meanwhile; a revision made while we
+                # were away supersedes or fails it (a rollback) in _catch_up
+                tracked.active = wd
                 if not rollout.has_own_deadline(workload):
                     self._schedule(wd.started_at + self.config.rollout_timeout_s,
                                    "rollout_timeout", wd)  # fmt: skip
@@ -466,6 +522,10 @@ class DoraModel:
             by_id[group.identity] = group
             for wd in group.workloads:
                 self._persisted.setdefault(wd.key, []).append(wd)
+            if group.outcome is Outcome.SUCCEEDED and not group.closed:
+                self._schedule(
+                    group.started_at + self.config.app_grouping_window_s, "close_group", group
+                )
             self._touch(group.app)
         for app, opened_at, signals, ids in failures:
             members = [by_id[i] for i in ids if i in by_id]
@@ -597,6 +657,9 @@ class DoraModel:
         if previous is not None and previous.outcome is Outcome.PROGRESSING:
             if rollback:
                 self._finish(previous, Outcome.FAILED, start, "rollback")
+            elif previous.group is not None and previous.group.failure_reasons:
+                # already a failed change (e.g. crash loop): replacing it does not erase it
+                self._finish(previous, Outcome.FAILED, start, REPLACED_AFTER_FAILURE)
             else:
                 self._supersede(previous)
         elif rollback and tracked.last_finished is not None:
@@ -611,7 +674,9 @@ class DoraModel:
         if not rollout.has_own_deadline(workload):
             self._schedule(start + self.config.rollout_timeout_s, "rollout_timeout", wd)
 
-    def _evaluate(self, tracked: TrackedWorkload, workload: Workload, now: float) -> None:
+    def _evaluate(
+        self, tracked: TrackedWorkload, workload: Workload, now: float, initial: bool = False
+    ) -> None:
         wd = tracked.active
         if wd is None:
             self._check_health(tracked, workload, now)
@@ -625,6 +690,12 @@ class DoraModel:
             revision = self._controller_revision(tracked.uid, wd.fingerprint)
         if revision and revision != wd.revision:
             wd.revision = revision
+        if initial:
+            # listed after a restart: it may have ended while we were away; the controller's
+            # condition says when (later events are live and stamped on arrival)
+            hint = parse_rfc3339(rollout.condition_time(workload))
+            if hint is not None and wd.started_at <= hint <= now:
+                now = hint
         if rollout.rollout_complete(workload):
             self._finish(wd, Outcome.SUCCEEDED, max(now, wd.started_at), None)
             tracked.deployed.add(wd.fingerprint)
@@ -756,7 +827,10 @@ class DoraModel:
             self._regroup_history(ledger)
         group: AppDeployment | None = None
         for candidate in reversed(ledger.live_groups[-4:]):
-            if candidate.outcome is not Outcome.PROGRESSING:
+            if candidate.closed or candidate.outcome not in (
+                Outcome.PROGRESSING,
+                Outcome.SUCCEEDED,
+            ):
                 continue
             if any(w.key == wd.key for w in candidate.active_workloads):
                 continue
@@ -774,6 +848,8 @@ class DoraModel:
             group = AppDeployment(app=wd.app, started_at=wd.started_at)
             group.keptn_app = wd.keptn_app
             ledger.live_groups.append(group)
+        if group.outcome is Outcome.SUCCEEDED:  # finished early, still inside its window
+            group.outcome, group.finished_at = Outcome.PROGRESSING, None
         group.workloads.append(wd)
         wd.group = group
         group.identity  # noqa: B018 - assigns the stable id while the first member is known
@@ -792,6 +868,7 @@ class DoraModel:
             ):
                 group = AppDeployment(app=ledger.key, started_at=wd.started_at, history=True)
                 group.outcome = Outcome.SUCCEEDED
+                group.closed = True
                 ledger.history_groups.append(group)
             group.workloads.append(wd)
             wd.group = group
@@ -850,8 +927,11 @@ class DoraModel:
             failed = [w for w in members if w.outcome is Outcome.FAILED]
             group.outcome = Outcome.FAILED
             group.finished_at = min(w.finished_at or w.started_at for w in failed)
+            group.closed = True
             self._record_app_finish(group)
             for w in failed:
+                if w.failure_reason == REPLACED_AFTER_FAILURE:
+                    continue  # its reasons are recorded already
                 reason = "rollback" if w.failure_reason == "rollback" else "rollout_failed"
                 kind = "rollback" if reason == "rollback" else "rollout"
                 signal = f"{kind}:{w.key.kind}/{w.key.name}"
@@ -859,14 +939,30 @@ class DoraModel:
         elif all(w.outcome is Outcome.SUCCEEDED for w in members):
             group.outcome = Outcome.SUCCEEDED
             group.finished_at = max(w.finished_at or w.started_at for w in members)
-            self._record_app_finish(group)
+            self._close_when_due(group)
             self.failures.deployment_succeeded(group)
             self._try_restore(group.app, group.finished_at)
         self._touch(group.app)
 
+    def _close_when_due(self, group: AppDeployment) -> None:
+        """A workload starting within the grouping window still joins this app deployment,
+        however fast the first ones finished. Counted now (once); its trace waits."""
+        self._record_app_finish(group)
+        closes_at = group.started_at + self.config.app_grouping_window_s
+        if group.keptn_app is not None or self.now >= closes_at:
+            group.closed = True
+        else:
+            self._schedule(closes_at, "close_group", group)
+
+    def _close_group(self, group: AppDeployment) -> None:
+        if group.outcome is Outcome.SUCCEEDED and not group.closed:
+            group.closed = True
+            self._touch(group.app)
+
     def _record_app_finish(self, group: AppDeployment) -> None:
-        if group.history:
+        if group.history or group.counted:
             return
+        group.counted = True
         stats = self.stats.app(group.app)
         stats.outcomes[group.outcome.value] += 1
         self._observe_lead_time(group)
@@ -993,7 +1089,7 @@ class DoraModel:
         out: list[AppDeployment] = []
         for ledger in self.apps.values():
             for group in ledger.live_groups[-20:]:
-                if not group.trace_facts <= group.traced_facts:
+                if group.closed and not group.trace_facts <= group.traced_facts:
                     out.append(group)
         out.sort(key=lambda g: g.finished_at or g.started_at)
         return out[:limit]
@@ -1054,14 +1150,27 @@ class DoraModel:
         self._try_restore(app, at)
 
 
+def _newer_than(
+    history: list[WorkloadDeployment], persisted: list[WorkloadDeployment]
+) -> list[WorkloadDeployment]:
+    """Rebuilt revisions after everything the state file knows of this workload."""
+    known = [int(p.revision) for p in persisted if p.revision.isdigit()]
+    if known:
+        top = max(known)
+        return [h for h in history if h.revision.isdigit() and int(h.revision) > top]
+    latest = max(p.started_at for p in persisted)
+    return [h for h in history if h.started_at > latest + 120.0]
+
+
 def _same_rollout(persisted: WorkloadDeployment, rebuilt: WorkloadDeployment) -> bool:
     """Whether a revision rebuilt from cluster history is one the state file already has."""
     return (
         persisted.key == rebuilt.key
         and persisted.fingerprint == rebuilt.fingerprint
         and (
-            (bool(persisted.revision) and persisted.revision == rebuilt.revision)
-            or abs(persisted.started_at - rebuilt.started_at) <= 120.0
+            persisted.revision == rebuilt.revision
+            if persisted.revision and rebuilt.revision
+            else abs(persisted.started_at - rebuilt.started_at) <= 120.0
         )
     )
 

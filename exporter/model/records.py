@@ -76,6 +76,8 @@ class AppDeployment:
     restored_at: float | None = None
     rework: bool = False
     lead_time_observed: bool = False
+    closed: bool = False  # no more workloads may join (grouping window over, or failed)
+    counted: bool = False  # in dora_app_deployments_total already (at its first completion)
     traced_facts: frozenset[str] = frozenset()
     id: str = ""
 

@@ -96,3 +96,14 @@ def unavailable_since(workload: Workload) -> str | None:
     if condition is None or condition.status != "False":
         return None
     return condition.last_transition_time
+
+
+def condition_time(workload: Workload) -> str | None:
+    """When a Deployment's rollout last reached an end state (complete or past its deadline)."""
+    progressing = _condition(workload, "Progressing")
+    if progressing is None or progressing.reason not in (
+        "NewReplicaSetAvailable",
+        "ProgressDeadlineExceeded",
+    ):
+        return None
+    return progressing.last_update_time

@@ -21,6 +21,8 @@ def app_deployment_to_dict(group: AppDeployment) -> dict[str, Any]:
         "restored_at": group.restored_at,
         "rework": group.rework,
         "lead_time_observed": group.lead_time_observed,
+        "closed": group.closed,
+        "counted": group.counted,
         "traced_facts": sorted(group.traced_facts),
         "workloads": [_workload_to_dict(w) for w in group.workloads],
     }
@@ -62,6 +64,8 @@ def app_deployment_from_dict(data: dict[str, Any]) -> AppDeployment:
         restored_at=data.get("restored_at"),
         rework=bool(data.get("rework", False)),
         lead_time_observed=bool(data.get("lead_time_observed", False)),
+        closed=bool(data.get("closed", False)),
+        counted=bool(data.get("counted", False)),
         traced_facts=frozenset(data.get("traced_facts", ())),
         id=str(data["id"]),
     )

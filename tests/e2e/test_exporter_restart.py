@@ -195,12 +195,6 @@ def test_kill9_mid_rollout_and_mid_failure_matches_uninterrupted(
             space.delete()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exporter bug: a fix (rollback or fix-forward) that completes while the exporter is "
-    "down is not credited after a restart with --state-file: the failure stays open "
-    "(dora_failure_active 1, no restored_at); a rollback is even dropped as a duplicate",
-)
 def test_fix_while_exporter_is_down(control_plane: ControlPlane, tmp_path: Path) -> None:
     """The failure is fixed while the exporter is dead (``rollout undo`` in one namespace, a
     new version in the other); after the restart it must report the restore."""
@@ -253,12 +247,6 @@ def test_fix_while_exporter_is_down(control_plane: ControlPlane, tmp_path: Path)
                 space.delete()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exporter bug: a rollout that completes or fails while the exporter is down gets "
-    "the restart time as finished_at, although the Deployment's Progressing condition "
-    "(NewReplicaSetAvailable / ProgressDeadlineExceeded) says when it happened",
-)
 def test_rollout_finished_while_down_keeps_its_finish_time(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:

@@ -602,12 +602,6 @@ def test_failures_and_restores(control_plane: ControlPlane, tmp_path: Path) -> N
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exporter bug: a crash-looping rollout superseded by a fix-forward is counted in "
-    "dora_change_failures_total, the restore histogram and rework, but vanishes from the report "
-    "and the window gauges (superseded)",
-)
 def test_crashloop_fixed_forward_is_a_failed_change(control_plane: ControlPlane) -> None:
     """The counters and the report must tell the same story about a crash loop that was
     fixed forward before the rollout ended."""
@@ -642,13 +636,6 @@ def crashloop_fixed_forward(exp: Exporter, space: KubeNamespace) -> None:
     assert crashed[0]["restored_at"] is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exporter bug: a workload deployment joins an app deployment started less than "
-    "--app-grouping-window earlier only while that one is still rolling out: live, a fast "
-    "first rollout splits the app deployment in two; the history rebuild groups by start "
-    "time only, so a restart without state file counts one",
-)
 def test_grouping_window_does_not_depend_on_rollout_speed(control_plane: ControlPlane) -> None:
     """DESIGN §3: the workload deployments of one app that start within the grouping window
     (30s) of the first form one app deployment, however fast the first one completed."""

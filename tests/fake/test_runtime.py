@@ -82,8 +82,9 @@ async def test_namespace_and_label_filters(sim: SimCluster) -> None:
 async def test_a_finished_deployment_is_traced_once(sim: SimCluster) -> None:
     sink = InMemorySpanExporter()
     emitter = TraceEmitter(exporter=sink, schedule_delay_s=0.05)
+    model = DoraModel(ModelConfig(app_grouping_window_s=0.5))  # traces wait for the window
     runtime = LiveRuntime(
-        ClusterAccess.plain(sim.server.url), DoraModel(), traces=emitter, save_interval_s=0.1
+        ClusterAccess.plain(sim.server.url), model, traces=emitter, save_interval_s=0.1
     )
     await runtime.start()
     try:
