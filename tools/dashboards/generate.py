@@ -194,6 +194,32 @@ def reduce_last() -> common.ReduceDataOptions:
     return common.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
 
 
+def distribution_panel(title: str, description: str, bucket: str, selector: str) -> Any:
+    """Bars per histogram bucket over the time range (lead time, time to restore)."""
+    return (
+        bargauge.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DS)
+        .with_target(
+            q(
+                f"sum by (le) (increase({bucket}{{{selector}}}[$__range]))",
+                "{{le}}",
+                instant=True,
+                fmt=pm.PromQueryFormat.HEATMAP,
+            )
+        )
+        .display_mode(cm.BarGaugeDisplayMode.GRADIENT)
+        .orientation(cm.VizOrientation.VERTICAL)
+        .reduce_options(reduce_last())
+        .color_scheme(dash.FieldColor().mode(dm.FieldColorModeId.CONTINUOUS_GR_YL_RD))
+        .min(0)
+        .decimals(0)
+        .span(12)
+        .height(8)
+    )
+
+
 def stat_panel(
     title: str,
     description: str,
@@ -907,30 +933,14 @@ def application() -> dash.Dashboard:
 
     d = d.with_row(dash.Row("Lead time"))
     d = d.with_panel(
-        bargauge.Panel()
-        .title("Lead time distribution")
-        .description(
+        distribution_panel(
+            "Lead time distribution",
             "App deployments in the time range by lead time (commit → production), from the "
             "dora_lead_time_seconds histogram: each bar counts the deployments up to that bucket's "
-            "bound (seconds) above the previous one. Only deployments with a known commit time."
+            "bound (seconds) above the previous one. Only deployments with a known commit time.",
+            "dora_lead_time_seconds_bucket",
+            F,
         )
-        .datasource(DS)
-        .with_target(
-            q(
-                f"sum by (le) (increase(dora_lead_time_seconds_bucket{{{F}}}[$__range]))",
-                "{{le}}",
-                instant=True,
-                fmt=pm.PromQueryFormat.HEATMAP,
-            )
-        )
-        .display_mode(cm.BarGaugeDisplayMode.GRADIENT)
-        .orientation(cm.VizOrientation.VERTICAL)
-        .reduce_options(reduce_last())
-        .color_scheme(dash.FieldColor().mode(dm.FieldColorModeId.CONTINUOUS_GR_YL_RD))
-        .min(0)
-        .decimals(0)
-        .span(12)
-        .height(8)
     )
     d = d.with_panel(
         ts_panel(
@@ -998,26 +1008,12 @@ def application() -> dash.Dashboard:
         )
     )
     d = d.with_panel(
-        bargauge.Panel()
-        .title("Time to restore distribution")
-        .description("Restored failures in the time range by time to restore.")
-        .datasource(DS)
-        .with_target(
-            q(
-                f"sum by (le) (increase(dora_time_to_restore_seconds_bucket{{{F}}}[$__range]))",
-                "{{le}}",
-                instant=True,
-                fmt=pm.PromQueryFormat.HEATMAP,
-            )
+        distribution_panel(
+            "Time to restore distribution",
+            "Restored failures in the time range by time to restore.",
+            "dora_time_to_restore_seconds_bucket",
+            F,
         )
-        .display_mode(cm.BarGaugeDisplayMode.GRADIENT)
-        .orientation(cm.VizOrientation.VERTICAL)
-        .reduce_options(reduce_last())
-        .color_scheme(dash.FieldColor().mode(dm.FieldColorModeId.CONTINUOUS_GR_YL_RD))
-        .min(0)
-        .decimals(0)
-        .span(12)
-        .height(8)
     )
     d = d.with_panel(
         ts_panel(
