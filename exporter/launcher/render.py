@@ -521,31 +521,13 @@ def _function_task(
             "immutable": True,
             "data": {CODE_KEY: code},
         }
-        mounts.append(
-            {
-                "name": "function-code",
-                "mountPath": mount_path,
-                "subPath": CODE_KEY,
-                "readOnly": True,
-            }
-        )
-        pod_spec["volumes"] = [{"name": "function-code", "configMap": {"name": config_map}}]
-        env.append(_env_value("SCRIPT", mount_path))
+        _mount_code(config_map, mount_path, mounts, pod_spec, env)
     elif source.config_map_ref is not None:
         name = source.config_map_ref.name
         if not valid_object_name(name):
             raise InvalidTask("invalid_name", f"configMapRef {name!r}")
         rendered.config_map_ref = name
-        mounts.append(
-            {
-                "name": "function-code",
-                "mountPath": mount_path,
-                "subPath": CODE_KEY,
-                "readOnly": True,
-            }
-        )
-        pod_spec["volumes"] = [{"name": "function-code", "configMap": {"name": name}}]
-        env.append(_env_value("SCRIPT", mount_path))
+        _mount_code(name, mount_path, mounts, pod_spec, env)
     elif source.http_ref is not None:
         url = source.http_ref.url
         if not valid_server(url):
@@ -607,3 +589,18 @@ def render_invalid(request: TaskRequest, reason: str, message: str) -> JsonDict:
             },
         },
     }
+
+
+def _mount_code(
+    config_map: str,
+    mount_path: str,
+    mounts: list[dict[str, Any]],
+    pod_spec: dict[str, Any],
+    env: list[dict[str, Any]],
+) -> None:
+    """The function's code file, from a ConfigMap, at ``mount_path``; SCRIPT points at it."""
+    mounts.append(
+        {"name": "function-code", "mountPath": mount_path, "subPath": CODE_KEY, "readOnly": True}
+    )
+    pod_spec["volumes"] = [{"name": "function-code", "configMap": {"name": config_map}}]
+    env.append(_env_value("SCRIPT", mount_path))

@@ -90,14 +90,7 @@ def default_deployment(obj: JsonDict, _uid: str) -> None:
         return
     spec.setdefault("replicas", 1)
     default_template(spec.get("template"))
-    strategy = spec.setdefault("strategy", {})
-    if isinstance(strategy, dict):
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = strategy.setdefault("rollingUpdate", {})
-            if isinstance(rolling, dict):
-                rolling.setdefault("maxUnavailable", "25%")
-                rolling.setdefault("maxSurge", "25%")
+    _default_rolling_update(spec, "strategy", maxUnavailable="25%", maxSurge="25%")
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
 
@@ -117,13 +110,7 @@ def default_statefulset(obj: JsonDict, _uid: str) -> None:
     spec.setdefault("replicas", 1)
     default_template(spec.get("template"))
     spec.setdefault("podManagementPolicy", "OrderedReady")
-    strategy = spec.setdefault("updateStrategy", {})
-    if isinstance(strategy, dict):
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = strategy.setdefault("rollingUpdate", {})
-            if isinstance(rolling, dict):
-                rolling.setdefault("partition", 0)
+    _default_rolling_update(spec, "updateStrategy", partition=0)
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault(
         "persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}
@@ -135,14 +122,7 @@ def default_daemonset(obj: JsonDict, _uid: str) -> None:
     if spec is None:
         return
     default_template(spec.get("template"))
-    strategy = spec.setdefault("updateStrategy", {})
-    if isinstance(strategy, dict):
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = strategy.setdefault("rollingUpdate", {})
-            if isinstance(rolling, dict):
-                rolling.setdefault("maxUnavailable", 1)
-                rolling.setdefault("maxSurge", 0)
+    _default_rolling_update(spec, "updateStrategy", maxUnavailable=1, maxSurge=0)
     spec.setdefault("revisionHistoryLimit", 10)
 
 
@@ -208,3 +188,15 @@ DEFAULTERS: dict[str, Defaulter] = {
     "pods": default_pod,
     "namespaces": default_namespace,
 }
+
+
+def _default_rolling_update(spec: JsonDict, key: str, **rolling_defaults: object) -> None:
+    """A RollingUpdate strategy unless one is given, with the kind's rollingUpdate defaults."""
+    strategy = spec.setdefault(key, {})
+    if isinstance(strategy, dict):
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            if isinstance(rolling, dict):
+                for name, value in rolling_defaults.items():
+                    rolling.setdefault(name, value)
