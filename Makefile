@@ -43,8 +43,8 @@ dashboards: $(STAMP)
 	$(BIN)/python -m tools.dashboards.generate
 
 bench: $(STAMP)
-	$(BIN)/python tests/bench/ingest.py
-	$(BIN)/python tests/bench/history.py
+	$(BIN)/python -m tests.bench.ingest
+	$(BIN)/python -m tests.bench.history
 
 cluster-build:
 	bash tests/cluster/build

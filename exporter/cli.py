@@ -16,9 +16,9 @@ from typing import Any
 
 from exporter import __version__
 from exporter.evaluations.checks import add_arguments as add_check_arguments
+from exporter.events.external import DEFAULT_APP_LABELS
+from exporter.events.timeutil import parse_duration, parse_rfc3339
 from exporter.launcher.main import add_arguments as add_launcher_arguments
-from exporter.model.signals import DEFAULT_APP_LABELS
-from exporter.model.timeutil import parse_duration, parse_rfc3339
 
 log = logging.getLogger("daylight")
 

@@ -14,12 +14,13 @@ from aiohttp import web
 
 from exporter.cli import json_dump, parse_now, run_async
 from exporter.evaluations.checks import KeptnChecks
+from exporter.events.envelope import EventType, ObjectEvent
+from exporter.events.external import InvalidInput
 from exporter.intake import Intake, TokenFile
 from exporter.kube import config as kube_config
 from exporter.kube import eventlog
 from exporter.kube.config import ClusterAccess
-from exporter.model.engine import DoraModel, ObjectEvent
-from exporter.model.signals import InvalidInput
+from exporter.model.engine import DoraModel
 from exporter.outputs.http import HttpApi, bound_port, serve
 from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.report import build_report, render_table
@@ -107,7 +108,6 @@ async def _run(access: ClusterAccess, args: argparse.Namespace) -> int:
     model = DoraModel(model_config(args))
     checks = KeptnChecks.from_args(model, args)
     options = _watch_options(args)
-    options.resources = KeptnChecks.resources(options.resources)
     runtime = LiveRuntime(
         access,
         model,
@@ -191,9 +191,9 @@ def _replay_into(model: DoraModel, path: str) -> tuple[float | None, int, int]:
             else:
                 side += 1
                 try:
-                    model.apply_external(event.type, event.body, event.time)
+                    model.apply_external(event.kind, event.body, event.time)
                 except InvalidInput as exc:
-                    log.warning("%s: skipped %s line at %s: %s", path, event.type, event.time, exc)
+                    log.warning("%s: skipped %s line at %s: %s", path, event.kind, event.time, exc)
             last = event.time if last is None else max(last, event.time)
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc}") from None
@@ -240,7 +240,7 @@ async def _sync_once(access: ClusterAccess, model: DoraModel, args: argparse.Nam
     now = time.time()
     for items in snapshots:
         for obj in items:
-            model.apply(ObjectEvent(now, "ADDED", obj, initial=True))
+            model.apply(ObjectEvent(now, EventType.ADDED, obj, initial=True))
     model.settle()
     return 0
 

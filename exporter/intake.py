@@ -19,8 +19,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from exporter.events.external import InvalidInput
 from exporter.model.engine import DoraModel
-from exporter.model.signals import InvalidInput
 
 log = logging.getLogger("daylight.intake")
 MAX_BODY = 1024 * 1024

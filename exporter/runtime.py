@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.evaluations.checks import KeptnChecks
+from exporter.events.envelope import EventType, ObjectEvent
 from exporter.kube.client import ApiClient
 from exporter.kube.config import ClusterAccess
 from exporter.kube.informer import Disabled, Informer, InformerStats
@@ -28,7 +29,7 @@ from exporter.kube.resources import (
     WATCHED,
     Resource,
 )
-from exporter.model.engine import DoraModel, ModelConfig, ObjectEvent
+from exporter.model.engine import DoraModel, ModelConfig
 from exporter.outputs.traces import TraceEmitter
 from exporter.state.store import StateStore
 
@@ -118,7 +119,7 @@ class LiveRuntime:
 
         def feed(items: list[Any]) -> None:
             for obj in items:
-                self._apply(ObjectEvent(now, "ADDED", obj, initial=True))
+                self._apply(ObjectEvent(now, EventType.ADDED, obj, initial=True))
 
         # One resource after the other, in WATCHED order (history needs ReplicaSets before
         # their workloads), each page fed as it arrives: memory stays at one page.
@@ -152,7 +153,7 @@ class LiveRuntime:
             self.checks.on_event(event)
 
     def _sink(self, event_type: str, obj: Any, initial: bool) -> None:
-        self._apply(ObjectEvent(self.clock(), event_type, obj, initial))
+        self._apply(ObjectEvent(self.clock(), EventType(event_type), obj, initial))
 
     async def _tick(self) -> None:
         """Time passes even without events: rollout timeouts and windows need it."""

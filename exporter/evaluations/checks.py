@@ -14,7 +14,6 @@ does three read-only things:
 Wiring (see the module's ``phases`` and ``collector``)::
 
     checks = KeptnChecks(model, allowed_namespaces=..., evaluation=EvaluationConfig(...))
-    options.resources = KeptnChecks.resources(options.resources)
     # after every model.apply(event):      checks.on_event(event)
     # start/stop with the runtime:         await checks.start(); await checks.stop()
     # self-metrics registry:               registry.register(checks.collector())
@@ -30,16 +29,16 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from exporter.checks.keptn import NamespaceGate
 from exporter.evaluations.engine import EvaluationConfig, EvaluationRunner
-from exporter.evaluations.keptn import KeptnObject, NamespaceGate, with_checks
 from exporter.evaluations.lifecycle import LifecycleTracker, Transition
 from exporter.evaluations.records import CheckCollector, CheckLedger, CheckStats
 from exporter.evaluations.tasks import TaskResults
-from exporter.kube.resources import Resource
-from exporter.kube.schema import Job, Namespace, Workload
-from exporter.model.engine import DoraModel, ObjectEvent
+from exporter.events.envelope import ObjectEvent
+from exporter.events.objects import Job, KeptnObject, Namespace, Workload
+from exporter.events.timeutil import parse_duration
+from exporter.model.engine import DoraModel
 from exporter.model.records import AppDeployment
-from exporter.model.timeutil import parse_duration
 from exporter.outputs.traces import Phase, rollout_phases
 
 log = logging.getLogger("daylight.checks")
@@ -123,11 +122,6 @@ class KeptnChecks:
             ),
             evaluations=getattr(args, "evaluations", "on") != "off",
         )
-
-    @staticmethod
-    def resources(base: Sequence[Resource]) -> tuple[Resource, ...]:
-        """The watched resources with the Keptn ones decoded richly (specs, app checks)."""
-        return with_checks(base)
 
     def on_event(self, event: ObjectEvent) -> None:
         """Call after ``model.apply(event)`` for every event, start-up list included."""

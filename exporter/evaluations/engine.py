@@ -23,18 +23,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from exporter.evaluations import keptn
-from exporter.evaluations.keptn import (
-    EvaluationDefinitionSpec,
-    InvalidSpec,
-    KeptnObject,
-    MetricSpec,
-    NamespaceGate,
-    Objective,
-    ProviderSpec,
-    decode_spec,
-    parse_go_duration,
-)
+from exporter.checks import keptn
+from exporter.checks.keptn import NamespaceGate
 from exporter.evaluations.lifecycle import Transition
 from exporter.evaluations.prometheus import AGGREGATIONS, PrometheusClient, valid_server
 from exporter.evaluations.records import (
@@ -45,6 +35,16 @@ from exporter.evaluations.records import (
     CheckStats,
 )
 from exporter.evaluations.targets import InvalidTarget, parse_target
+from exporter.events.objects import (
+    EvaluationDefinitionSpec,
+    InvalidSpec,
+    KeptnObject,
+    MetricSpec,
+    Objective,
+    ProviderSpec,
+    decode_spec,
+)
+from exporter.events.timeutil import parse_go_duration
 from exporter.model.engine import DoraModel
 
 log = logging.getLogger("daylight.evaluations")

@@ -19,13 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from exporter.evaluations.keptn import (
-    NO_CHECKS,
-    Checks,
-    app_checks,
-    workload_checks,
-    workload_metadata,
-)
+from exporter.checks.keptn import NO_CHECKS, Checks, app_checks, workload_checks, workload_metadata
 from exporter.model.engine import DoraModel, TrackedWorkload
 from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeployment, WorkloadKey
 from exporter.outputs.traces import span_id_of, trace_id_of

@@ -22,7 +22,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from exporter.evaluations import keptn
+from exporter.checks import keptn
 from exporter.evaluations.records import (
     FAILED,
     RUNNING,
@@ -31,10 +31,11 @@ from exporter.evaluations.records import (
     CheckRecord,
     CheckStats,
 )
-from exporter.kube.schema import Job
+from exporter.events import keys
+from exporter.events.objects import Job
+from exporter.events.timeutil import parse_rfc3339
 from exporter.model.engine import DoraModel
 from exporter.model.records import AppDeployment, AppKey, WorkloadKey
-from exporter.model.timeutil import parse_rfc3339
 
 log = logging.getLogger("daylight.tasks")
 MAX_SEEN = 50_000
@@ -66,10 +67,10 @@ def task_job(job: Job) -> TaskJob | None:
     def value(key: str) -> str:
         return meta.annotations.get(key) or meta.labels.get(key) or ""
 
-    task, app = value(keptn.TASK_NAME_KEY), value(keptn.APP_KEY)
+    task, app = value(keys.TASK_NAME_KEY), value(keys.APP_KEY)
     if not task or not app:
         return None
-    phase = meta.labels.get(keptn.PHASE_LABEL, "")
+    phase = meta.labels.get(keys.PHASE_LABEL, "")
     if phase not in keptn.PHASES:
         phase = "unknown"
         for candidate in keptn.PHASES:  # Keptn's KeptnTask names: <phase>-<definition>-<5 digits>
@@ -77,8 +78,8 @@ def task_job(job: Job) -> TaskJob | None:
                 phase = candidate
                 task = _KEPTN_SUFFIX.sub("", task[len(candidate) + 1 :]) or task
                 break
-    workload = value(keptn.WORKLOAD_KEY)
-    object_type = meta.labels.get(keptn.OBJECT_LABEL, "")
+    workload = value(keys.WORKLOAD_KEY)
+    object_type = meta.labels.get(keys.OBJECT_LABEL, "")
     object_type = (
         "App" if object_type == "app" or (not object_type and not workload) else "Workload"
     )
@@ -89,15 +90,15 @@ def task_job(job: Job) -> TaskJob | None:
         uid=meta.uid,
         app=app,
         workload=workload,
-        version=value(keptn.VERSION_KEY),
+        version=value(keys.VERSION_KEY),
         task=task,
         phase=phase,
         object_type=object_type,
         owner_kind=owner.kind if owner else "",
         owner_uid=owner.uid if owner else "",
-        revision=meta.annotations.get(keptn.REVISION_ANNOTATION, ""),
-        invalid=meta.labels.get(keptn.RESULT_LABEL) == "invalid",
-        failure=meta.annotations.get(keptn.FAILURE_ANNOTATION, ""),
+        revision=meta.annotations.get(keys.TASK_REVISION_ANNOTATION, ""),
+        invalid=meta.labels.get(keys.RESULT_LABEL) == "invalid",
+        failure=meta.annotations.get(keys.FAILURE_ANNOTATION, ""),
     )
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import aiohttp
 import msgspec
 
+from exporter.events.objects import Status
 from exporter.kube.config import ClusterAccess
-from exporter.kube.schema import Status
 
 MAX_ERROR_BODY = 64 * 1024
 DEFAULT_MAX_LINE = 8 * 1024 * 1024  # the API server caps objects at ~1.5 MiB; leave headroom

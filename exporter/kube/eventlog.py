@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
 
+from exporter.events.envelope import EventType, ObjectEvent, SideInput, SideKind
+from exporter.events.objects import AnyObject
+from exporter.events.timeutil import format_rfc3339, parse_rfc3339
 from exporter.kube.resources import BY_KIND, WATCHED
-from exporter.kube.schema import AnyObject
-from exporter.model.engine import ObjectEvent
-from exporter.model.timeutil import format_rfc3339, parse_rfc3339
 
 log = logging.getLogger("daylight.eventlog")
 MAX_LINE = 8 * 1024 * 1024
@@ -33,15 +32,6 @@ class _Line(msgspec.Struct):
     object: msgspec.Raw = msgspec.Raw(b"")
     alert: dict[str, Any] | None = None
     change: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SideInput:
-    """An ALERT or CHANGE line: input for the failure and lead-time logic."""
-
-    time: float
-    type: str
-    body: dict[str, Any]
 
 
 class EventLogError(Exception):
@@ -92,7 +82,7 @@ def decode_line(line: bytes) -> ObjectEvent | SideInput | None:
         body = entry.alert if entry.type == "ALERT" else entry.change
         if body is None:
             raise EventLogError(f"{entry.type} line without its body")
-        return SideInput(when, entry.type, body)
+        return SideInput(when, SideKind(entry.type), body)
     if entry.type not in ("ADDED", "MODIFIED", "DELETED"):
         raise EventLogError(f"unknown event type {entry.type!r}")
     if not len(entry.object):
@@ -107,7 +97,7 @@ def decode_line(line: bytes) -> ObjectEvent | SideInput | None:
         raise EventLogError(f"{kind}: {exc}") from None
     if obj.kind == "":
         obj.kind = kind
-    return ObjectEvent(when, entry.type, obj)
+    return ObjectEvent(when, EventType(entry.type), obj)
 
 
 class Writer:

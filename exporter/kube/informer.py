@@ -21,9 +21,9 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 import msgspec
 
+from exporter.events.objects import ControllerRevision, ListMeta, ReplicaSet, ReplicaSetSpec, Status
 from exporter.kube.client import ApiClient, ApiError, LineTooLong
 from exporter.kube.resources import Resource
-from exporter.kube.schema import ControllerRevision, ListMeta, ReplicaSet, ReplicaSetSpec, Status
 
 log = logging.getLogger("daylight.kube")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from exporter.kube import schema
+from exporter.events import objects
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,25 +30,27 @@ class Resource:
         return f"{base}/{self.plural}"
 
 
-NAMESPACES = Resource("namespaces", "Namespace", "", "v1", schema.Namespace, namespaced=False)
-PODS = Resource("pods", "Pod", "", "v1", schema.Pod)
-DEPLOYMENTS = Resource("deployments", "Deployment", "apps", "v1", schema.Workload)
-STATEFULSETS = Resource("statefulsets", "StatefulSet", "apps", "v1", schema.Workload)
-DAEMONSETS = Resource("daemonsets", "DaemonSet", "apps", "v1", schema.Workload)
-REPLICASETS = Resource("replicasets", "ReplicaSet", "apps", "v1", schema.ReplicaSet)
+NAMESPACES = Resource("namespaces", "Namespace", "", "v1", objects.Namespace, namespaced=False)
+PODS = Resource("pods", "Pod", "", "v1", objects.Pod)
+DEPLOYMENTS = Resource("deployments", "Deployment", "apps", "v1", objects.Workload)
+STATEFULSETS = Resource("statefulsets", "StatefulSet", "apps", "v1", objects.Workload)
+DAEMONSETS = Resource("daemonsets", "DaemonSet", "apps", "v1", objects.Workload)
+REPLICASETS = Resource("replicasets", "ReplicaSet", "apps", "v1", objects.ReplicaSet)
 CONTROLLER_REVISIONS = Resource(
-    "controllerrevisions", "ControllerRevision", "apps", "v1", schema.ControllerRevision
+    "controllerrevisions", "ControllerRevision", "apps", "v1", objects.ControllerRevision
 )
-JOBS = Resource("jobs", "Job", "batch", "v1", schema.Job)
+JOBS = Resource("jobs", "Job", "batch", "v1", objects.Job)
+# KeptnApps carry app-level checks besides what identity needs; the other Keptn resources
+# keep their spec raw (decoded on use, so a bad definition is a clear failure, not a gap).
 KEPTN_APPS = Resource(
-    "keptnapps", "KeptnApp", "lifecycle.keptn.sh", "v1", schema.KeptnApp, optional=True
+    "keptnapps", "KeptnApp", "lifecycle.keptn.sh", "v1", objects.KeptnAppWithChecks, optional=True
 )
 KEPTN_TASK_DEFINITIONS = Resource(
     "keptntaskdefinitions",
     "KeptnTaskDefinition",
     "lifecycle.keptn.sh",
     "v1",
-    schema.GenericObject,
+    objects.KeptnObject,
     optional=True,
 )
 KEPTN_EVALUATION_DEFINITIONS = Resource(
@@ -56,18 +58,18 @@ KEPTN_EVALUATION_DEFINITIONS = Resource(
     "KeptnEvaluationDefinition",
     "lifecycle.keptn.sh",
     "v1",
-    schema.GenericObject,
+    objects.KeptnObject,
     optional=True,
 )
 KEPTN_METRICS = Resource(
-    "keptnmetrics", "KeptnMetric", "metrics.keptn.sh", "v1", schema.GenericObject, optional=True
+    "keptnmetrics", "KeptnMetric", "metrics.keptn.sh", "v1", objects.KeptnObject, optional=True
 )
 KEPTN_METRICS_PROVIDERS = Resource(
     "keptnmetricsproviders",
     "KeptnMetricsProvider",
     "metrics.keptn.sh",
     "v1",
-    schema.GenericObject,
+    objects.KeptnObject,
     optional=True,
 )
 

@@ -15,11 +15,11 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
+from exporter.events.timeutil import parse_duration
 from exporter.kube.config import ClusterAccess
 from exporter.launcher.render import Limits, RuntimeImages
 from exporter.launcher.service import Launcher, LauncherConfig
 from exporter.model.engine import ModelConfig
-from exporter.model.timeutil import parse_duration
 
 log = logging.getLogger("daylight.launcher")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -30,17 +30,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.evaluations import keptn
-from exporter.evaluations.keptn import (
+from exporter.checks.keptn import valid_object_name
+from exporter.evaluations.prometheus import valid_server
+from exporter.events import keys
+from exporter.events.objects import (
     InvalidSpec,
     KeptnObject,
     RuntimeSpec,
     TaskDefinitionSpec,
     decode_spec,
-    parse_go_duration,
-    valid_object_name,
 )
-from exporter.evaluations.prometheus import valid_server
+from exporter.events.timeutil import parse_go_duration
 from exporter.launcher import naming
 
 JsonDict = dict[str, Any]
@@ -160,37 +160,37 @@ Lookup = Callable[[str], KeptnObject | None]
 def labels_for(request: TaskRequest, invalid: bool = False) -> dict[str, str]:
     ctx = request.context
     labels = {
-        keptn.MANAGED_BY: keptn.LAUNCHER,
-        keptn.APP_KEY: naming.label_value(ctx.app_name),
-        keptn.TASK_NAME_KEY: naming.label_value(request.task),
-        keptn.PHASE_LABEL: request.phase,
-        keptn.OBJECT_LABEL: "app" if ctx.object_type == "App" else "workload",
+        keys.MANAGED_BY: keys.LAUNCHER,
+        keys.APP_KEY: naming.label_value(ctx.app_name),
+        keys.TASK_NAME_KEY: naming.label_value(request.task),
+        keys.PHASE_LABEL: request.phase,
+        keys.OBJECT_LABEL: "app" if ctx.object_type == "App" else "workload",
     }
     if ctx.workload_name:
-        labels[keptn.WORKLOAD_KEY] = naming.label_value(ctx.workload_name)
+        labels[keys.WORKLOAD_KEY] = naming.label_value(ctx.workload_name)
     version = ctx.workload_version or ctx.app_version
     if version:
-        labels[keptn.VERSION_KEY] = naming.label_value(version)
+        labels[keys.VERSION_KEY] = naming.label_value(version)
     if invalid:
-        labels[keptn.RESULT_LABEL] = "invalid"
+        labels[keys.RESULT_LABEL] = "invalid"
     return labels
 
 
 def annotations_for(request: TaskRequest) -> dict[str, str]:
     ctx = request.context
     annotations = {
-        keptn.APP_KEY: ctx.app_name,
-        keptn.TASK_NAME_KEY: request.task,
-        keptn.VERSION_KEY: ctx.workload_version or ctx.app_version,
+        keys.APP_KEY: ctx.app_name,
+        keys.TASK_NAME_KEY: request.task,
+        keys.VERSION_KEY: ctx.workload_version or ctx.app_version,
     }
     if ctx.workload_name:
-        annotations[keptn.WORKLOAD_KEY] = ctx.workload_name
+        annotations[keys.WORKLOAD_KEY] = ctx.workload_name
     if request.workload_kind:
-        annotations[keptn.KIND_ANNOTATION] = request.workload_kind
+        annotations[keys.KIND_ANNOTATION] = request.workload_kind
     if request.revision:
-        annotations[keptn.REVISION_ANNOTATION] = request.revision
+        annotations[keys.TASK_REVISION_ANNOTATION] = request.revision
     if ctx.traceparent:
-        annotations[keptn.TRACEPARENT_ANNOTATION] = ctx.traceparent
+        annotations[keys.TRACEPARENT_ANNOTATION] = ctx.traceparent
     return annotations
 
 
@@ -506,8 +506,8 @@ def _function_task(
                 "name": config_map,
                 "namespace": request.namespace,
                 "labels": {
-                    keptn.MANAGED_BY: keptn.LAUNCHER,
-                    keptn.TASK_NAME_KEY: naming.label_value(holder.metadata.name),
+                    keys.MANAGED_BY: keys.LAUNCHER,
+                    keys.TASK_NAME_KEY: naming.label_value(holder.metadata.name),
                 },
                 "ownerReferences": [
                     Owner(
@@ -564,7 +564,7 @@ def render_invalid(request: TaskRequest, reason: str, message: str) -> JsonDict:
     """
     labels = labels_for(request, invalid=True)
     annotations = annotations_for(request)
-    annotations[keptn.FAILURE_ANNOTATION] = f"{reason}: {message}"[:1024]
+    annotations[keys.FAILURE_ANNOTATION] = f"{reason}: {message}"[:1024]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

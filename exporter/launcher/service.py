@@ -43,17 +43,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.evaluations import keptn
-from exporter.evaluations.keptn import KeptnObject, NamespaceGate
+from exporter.checks import keptn
+from exporter.checks.keptn import NamespaceGate
 from exporter.evaluations.lifecycle import APP, LifecycleTracker, Transition
 from exporter.evaluations.records import CheckCollector, CheckLedger, CheckStats
 from exporter.evaluations.tasks import TaskResults
+from exporter.events import keys
+from exporter.events.envelope import EventType, ObjectEvent
+from exporter.events.objects import Job, KeptnObject, Namespace, Workload
+from exporter.events.timeutil import parse_rfc3339
 from exporter.kube import resources
 from exporter.kube.client import ApiClient, ApiError
 from exporter.kube.config import ClusterAccess
 from exporter.kube.informer import Disabled, Informer
 from exporter.kube.resources import Resource
-from exporter.kube.schema import Job, Namespace, Workload
 from exporter.launcher import naming
 from exporter.launcher.render import (
     InvalidTask,
@@ -67,21 +70,20 @@ from exporter.launcher.render import (
     render_task,
 )
 from exporter.launcher.writer import KubeWriter
-from exporter.model.engine import DoraModel, ModelConfig, ObjectEvent
-from exporter.model.timeutil import parse_rfc3339
+from exporter.model.engine import DoraModel, ModelConfig
 
 log = logging.getLogger("daylight.launcher")
 
 WATCHED: tuple[Resource, ...] = (
     resources.NAMESPACES,
-    keptn.KEPTN_APPS,
+    resources.KEPTN_APPS,
     resources.REPLICASETS,
     resources.CONTROLLER_REVISIONS,
     resources.DEPLOYMENTS,
     resources.STATEFULSETS,
     resources.DAEMONSETS,
     resources.JOBS,
-    keptn.KEPTN_TASK_DEFINITIONS,
+    resources.KEPTN_TASK_DEFINITIONS,
 )
 SELECTABLE = {
     resources.REPLICASETS.plural,
@@ -90,7 +92,7 @@ SELECTABLE = {
     resources.STATEFULSETS.plural,
     resources.DAEMONSETS.plural,
 }
-OWN_JOBS = f"{keptn.MANAGED_BY}={keptn.LAUNCHER}"
+OWN_JOBS = f"{keys.MANAGED_BY}={keys.LAUNCHER}"
 RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 10
 
@@ -252,7 +254,7 @@ class Launcher:
             except Disabled:
                 items = []
             for obj in items:
-                self._apply(ObjectEvent(now, "ADDED", obj, initial=True))
+                self._apply(ObjectEvent(now, EventType.ADDED, obj, initial=True))
         self.model.settle()
         caught = self.tracker.catch_up(now, self.config.catch_up_window_s)
         for transition in caught:
@@ -277,7 +279,7 @@ class Launcher:
 
     def _scope(self) -> str:
         listed = ", ".join(sorted(self.gate.listed)) or "no listed namespaces"
-        return f"{listed} and namespaces annotated {keptn.NAMESPACE_ENABLED}=enabled"
+        return f"{listed} and namespaces annotated {keys.NAMESPACE_ENABLED}=enabled"
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -303,7 +305,7 @@ class Launcher:
     # ----------------------------------------------------------------- events
 
     def _sink(self, event_type: str, obj: Any, initial: bool) -> None:
-        self._apply(ObjectEvent(self.clock(), event_type, obj, initial))
+        self._apply(ObjectEvent(self.clock(), EventType(event_type), obj, initial))
 
     def _apply(self, event: ObjectEvent) -> None:
         obj = event.obj
@@ -578,7 +580,7 @@ class Launcher:
             "metadata": {
                 "name": naming.event_name(target.owner_name, (request.job_name, reason)),
                 "namespace": target.namespace,
-                "labels": {keptn.MANAGED_BY: keptn.LAUNCHER},
+                "labels": {keys.MANAGED_BY: keys.LAUNCHER},
             },
             "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "reportingController": "daylight.dev/launcher",
@@ -643,7 +645,7 @@ class Launcher:
                 if not isinstance(job, Job):
                     continue
                 meta = job.metadata
-                if meta.labels.get(keptn.RESULT_LABEL) != "invalid":
+                if meta.labels.get(keys.RESULT_LABEL) != "invalid":
                     continue
                 created = parse_rfc3339(meta.creation_timestamp)
                 if created is None or now - created < keep_s or meta.deletion_timestamp:

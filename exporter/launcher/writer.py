@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from exporter.events.objects import Status
 from exporter.kube.client import MAX_ERROR_BODY, ApiError
 from exporter.kube.config import ClusterAccess
-from exporter.kube.schema import Status
 
 FIELD_MANAGER = "daylight-launcher"
 METADATA_ONLY = (

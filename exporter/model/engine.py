@@ -15,8 +15,18 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from exporter.kube.schema import (
-    AnyObject,
+from exporter.events.envelope import ObjectEvent
+from exporter.events.external import (
+    DEFAULT_APP_LABELS,
+    Alert,
+    Change,
+    InvalidInput,
+    parse_alerts,
+    parse_change,
+)
+from exporter.events.keys import DEPLOYMENT_REVISION, DEPLOYMENT_REVISION_HISTORY, ENVIRONMENT_LABEL
+from exporter.events.names import valid_name
+from exporter.events.objects import (
     ControllerRevision,
     KeptnApp,
     Namespace,
@@ -25,6 +35,7 @@ from exporter.kube.schema import (
     ReplicaSet,
     Workload,
 )
+from exporter.events.timeutil import MIN_PLAUSIBLE, parse_commit_time, parse_rfc3339
 from exporter.model import rollout
 from exporter.model.failures import FailureTracker, OpenFailure
 from exporter.model.fingerprint import (
@@ -32,7 +43,7 @@ from exporter.model.fingerprint import (
     restart_marker,
     template_fingerprint,
 )
-from exporter.model.identity import ENVIRONMENT_LABEL, Identity, Sources, resolve, valid_name
+from exporter.model.identity import Identity, Sources, resolve
 from exporter.model.records import (
     AppDeployment,
     AppKey,
@@ -40,33 +51,12 @@ from exporter.model.records import (
     WorkloadDeployment,
     WorkloadKey,
 )
-from exporter.model.signals import (
-    DEFAULT_APP_LABELS,
-    Alert,
-    Change,
-    InvalidInput,
-    parse_alerts,
-    parse_change,
-)
 from exporter.model.stats import ObservedStats
-from exporter.model.timeutil import MIN_PLAUSIBLE, parse_commit_time, parse_rfc3339
 
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-REVISION_HISTORY_ANNOTATION = "deployment.kubernetes.io/revision-history"
 CREATION_SLACK_S = 2.0
 REPLACED_AFTER_FAILURE = "replaced_after_failure"  # creationTimestamp has one-second resolution
 
 _template_decoder = msgspec.json.Decoder(PodTemplate)
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectEvent:
-    """One watch event. ``initial`` marks objects from the start-up list: they are history."""
-
-    time: float
-    type: str
-    obj: AnyObject
-    initial: bool = False
 
 
 @dataclass(slots=True)
@@ -620,7 +610,7 @@ class DoraModel:
         tracked.fingerprint = fp
         identity = tracked.identity = self._identity(workload, raw, fp)
         rollback = fp in tracked.deployed
-        tracked.stale_revision = workload.metadata.annotations.get(REVISION_ANNOTATION)
+        tracked.stale_revision = workload.metadata.annotations.get(DEPLOYMENT_REVISION)
         self._start(tracked, workload, identity, fp, now, rollback)
 
     def _start(
@@ -683,7 +673,7 @@ class DoraModel:
             return
         if workload.kind == rollout.DEPLOYMENT:
             # until the controller adopts the new template the annotation is the old revision
-            revision = workload.metadata.annotations.get(REVISION_ANNOTATION)
+            revision = workload.metadata.annotations.get(DEPLOYMENT_REVISION)
             if revision == tracked.stale_revision:
                 revision = None
         else:
@@ -1181,8 +1171,8 @@ def _digest(image_id: str) -> str | None:
 
 
 def _revisions(annotations: dict[str, str]) -> list[int]:
-    values = [annotations.get(REVISION_ANNOTATION, "")]
-    values += annotations.get(REVISION_HISTORY_ANNOTATION, "").split(",")
+    values = [annotations.get(DEPLOYMENT_REVISION, "")]
+    values += annotations.get(DEPLOYMENT_REVISION_HISTORY, "").split(",")
     out = []
     for value in values:
         value = value.strip()

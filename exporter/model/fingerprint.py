@@ -13,8 +13,10 @@ from typing import Any
 
 import msgspec
 
-IGNORED_LABELS = ("pod-template-hash", "controller-revision-hash")
-IGNORED_ANNOTATIONS = ("kubectl.kubernetes.io/restartedAt",)
+from exporter.events.keys import CONTROLLER_REVISION_HASH, POD_TEMPLATE_HASH, RESTARTED_AT
+
+IGNORED_LABELS = (POD_TEMPLATE_HASH, CONTROLLER_REVISION_HASH)
+IGNORED_ANNOTATIONS = (RESTARTED_AT,)
 
 _decode = msgspec.json.Decoder()
 

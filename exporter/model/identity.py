@@ -12,21 +12,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from exporter.kube.schema import Container
-
-WORKLOAD_KEYS = ("keptn.sh/workload", "app.kubernetes.io/name")
-APP_KEYS = ("keptn.sh/app", "app.kubernetes.io/part-of")
-VERSION_KEYS = ("keptn.sh/version", "app.kubernetes.io/version")
-CONTAINER_KEY = "keptn.sh/container"
-COMMIT_TIME_KEYS = ("daylight.dev/commit-time",)
-COMMIT_SHA_KEYS = ("daylight.dev/commit-sha", "org.opencontainers.image.revision")
-TRACEPARENT_KEYS = ("traceparent",)
-ENVIRONMENT_LABEL = "daylight.dev/environment"
-
-# Label values must stay bounded and printable: Kubernetes itself caps label values at 63
-# characters; annotations are free text, so anything used as an identity is checked.
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/+:@]{0,126}$")
-MAX_NAME = 127
+from exporter.events.keys import (
+    APP_KEYS,
+    COMMIT_SHA_KEYS,
+    COMMIT_TIME_KEYS,
+    CONTAINER_KEY,
+    TRACEPARENT_KEYS,
+    VERSION_KEYS,
+    WORKLOAD_KEYS,
+)
+from exporter.events.names import valid_name
+from exporter.events.objects import Container
 
 
 class Sources:
@@ -84,10 +80,6 @@ class Sources:
             if value is not None:
                 return value
         return None
-
-
-def valid_name(value: str) -> bool:
-    return bool(_NAME_RE.match(value))
 
 
 def image_tag(image: str) -> str | None:

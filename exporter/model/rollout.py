@@ -7,7 +7,7 @@ the new spec, the status describes the previous rollout and must not be read as 
 
 from __future__ import annotations
 
-from exporter.kube.schema import Condition, Workload
+from exporter.events.objects import Condition, Workload
 
 DEPLOYMENT = "Deployment"
 STATEFULSET = "StatefulSet"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from exporter.model.timeutil import parse_duration
+from exporter.events.timeutil import parse_duration
 from exporter.model.windows import DAY
 from exporter.outputs.report import build_report
 from exporter.outputs.selfmetrics import SelfState, build_registry, render_self

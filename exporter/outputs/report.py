@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.events.timeutil import format_rfc3339
 from exporter.model.engine import DoraModel
 from exporter.model.records import AppDeployment, Outcome
-from exporter.model.timeutil import format_rfc3339
 from exporter.model.windows import DAY, levels, window_keys
 
 

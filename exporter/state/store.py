@@ -18,9 +18,9 @@ from typing import Any
 
 import msgspec
 
+from exporter.events.external import Change
 from exporter.model.engine import DoraModel
 from exporter.model.records import AppDeployment, AppKey, Outcome
-from exporter.model.signals import Change
 from exporter.model.snapshot import app_deployment_from_dict, app_deployment_to_dict
 
 log = logging.getLogger("daylight.state")

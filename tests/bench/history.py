@@ -1,6 +1,6 @@
 """History benchmark: 90 days of 500 apps, a 10k-workload rebuild, the state file.
 
-Run: ``python tests/bench/history.py [--json] [--apps 500] [--days 90] [--workloads 10000]``.
+Run: ``python -m tests.bench.history [--json] [--apps 500] [--days 90] [--workloads 10000]``.
 Measures, in one run on this machine:
 
 * replay: the events of a synthetic 90-day history of N apps through the event-log decoder
@@ -31,15 +31,16 @@ from typing import Any
 import msgspec
 import orjson
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from exporter.events import objects as schema
+from exporter.events.envelope import ObjectEvent
+from exporter.kube import eventlog
+from exporter.kube.informer import compact
+from exporter.model.engine import DoraModel
+from exporter.model.windows import DAY
+from exporter.state.store import StateStore
+from tests.scenario import Deployment, Log, namespace, pod_template
 
-from exporter.kube import eventlog, schema  # noqa: E402
-from exporter.kube.informer import compact  # noqa: E402
-from exporter.model.engine import DoraModel, ObjectEvent  # noqa: E402
-from exporter.model.windows import DAY  # noqa: E402
-from exporter.state.store import StateStore  # noqa: E402
-from tests.scenario import Deployment, Log, namespace, pod_template  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 RESULTS = ROOT / "tests" / "bench" / "results" / "history.json"
 
@@ -207,7 +208,7 @@ def main() -> int:
         generate(Path(args.generate_into), args.apps, args.days, args.workloads, args.revisions)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, __file__, "--generate-into", tmp]
+        command = [sys.executable, "-m", "tests.bench.history", "--generate-into", tmp]
         command += ["--apps", str(args.apps), "--days", str(args.days)]
         command += ["--workloads", str(args.workloads), "--revisions", str(args.revisions)]
         subprocess.run(command, check=True)

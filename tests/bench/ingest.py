@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python tests/bench/ingest.py [--json] [--pods N] [--events N] [--profile]
+    .venv/bin/python -m tests.bench.ingest [--json] [--pods N] [--events N] [--profile]
 
 One run measures, side by side on the same bytes:
 
@@ -45,17 +45,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import orjson
+
+from exporter.events.envelope import ObjectEvent
+from exporter.kube import resources
+from exporter.kube.informer import Informer
+from exporter.model.engine import DoraModel
+from exporter.outputs.metrics import MetricsRenderer
+
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import msgspec  # noqa: E402
-import orjson  # noqa: E402
-
-from exporter.kube import resources  # noqa: E402
-from exporter.kube.informer import Informer  # noqa: E402
-from exporter.model.engine import DoraModel, ObjectEvent  # noqa: E402
-from exporter.outputs.metrics import MetricsRenderer  # noqa: E402
 
 SEED = 20260501
 DAY = 86400.0

@@ -14,11 +14,12 @@ from typing import Any
 
 from exporter.evaluations.checks import KeptnChecks
 from exporter.evaluations.engine import EvaluationConfig
+from exporter.events.envelope import ObjectEvent
 from exporter.kube.client import ApiClient
 from exporter.kube.config import ClusterAccess
 from exporter.kube.informer import Disabled, Informer
 from exporter.kube.resources import WATCHED
-from exporter.model.engine import DoraModel, ModelConfig, ObjectEvent
+from exporter.model.engine import DoraModel, ModelConfig
 from exporter.model.records import AppDeployment, AppKey
 
 
@@ -44,7 +45,7 @@ class Exporter:
         self.client = ApiClient(self.access)
 
     async def start(self) -> None:
-        for resource in KeptnChecks.resources(WATCHED):
+        for resource in WATCHED:
             scopes: tuple[str | None, ...] = (None,)
             if self.namespaces and resource.namespaced:
                 scopes = self.namespaces

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.evaluations import keptn
 from exporter.evaluations.engine import EvaluationConfig
+from exporter.events import keys
 from exporter.kube.config import ClusterAccess
 from exporter.sim import SimCluster
 from tests.evaluations.fakeprom import FakePrometheus, vector
@@ -26,7 +26,7 @@ async def sim() -> AsyncIterator[SimCluster]:
     await cluster.start()
     cluster.store.create(
         "namespaces",
-        {"metadata": {"name": NS, "annotations": {keptn.NAMESPACE_ENABLED: "enabled"}}},
+        {"metadata": {"name": NS, "annotations": {keys.NAMESPACE_ENABLED: "enabled"}}},
     )
     cluster.store.create("namespaces", {"metadata": {"name": "quiet"}})
     yield cluster

@@ -11,9 +11,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from exporter.checks.keptn import NamespaceGate
 from exporter.evaluations.engine import EvaluationConfig, EvaluationRunner
-from exporter.evaluations.keptn import KeptnObject, NamespaceGate
 from exporter.evaluations.records import FAILED, SUCCEEDED, CheckLedger, CheckStats
+from exporter.events.objects import KeptnObject
 from exporter.model.engine import DoraModel
 from tests.evaluations.fakeprom import FakePrometheus, error, matrix, vector
 

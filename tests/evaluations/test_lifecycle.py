@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.evaluations.lifecycle import LifecycleTracker, Transition
+from exporter.events.envelope import ObjectEvent
+from exporter.events.objects import Workload
 from exporter.kube import eventlog
-from exporter.kube.schema import Workload
-from exporter.model.engine import DoraModel, ObjectEvent
+from exporter.model.engine import DoraModel
 from tests.scenario import T0, Deployment, Log, pod_template
 
 TASKS = {"keptn.sh/pre-deployment-tasks": "migrate", "keptn.sh/post-deployment-tasks": "smoke"}

@@ -11,9 +11,10 @@ import msgspec
 
 from exporter.evaluations.records import FAILED, RUNNING, SUCCEEDED, CheckLedger, CheckStats
 from exporter.evaluations.tasks import TaskResults, job_outcome, task_job
+from exporter.events.envelope import ObjectEvent
+from exporter.events.objects import Job
 from exporter.kube import eventlog
-from exporter.kube.schema import Job
-from exporter.model.engine import DoraModel, ObjectEvent
+from exporter.model.engine import DoraModel
 from tests.scenario import T0, Deployment, Log, pod_template, ts
 
 

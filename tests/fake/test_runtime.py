@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from exporter.events.external import parse_alerts
 from exporter.kube.config import ClusterAccess
 from exporter.model.engine import DoraModel, ModelConfig
-from exporter.model.signals import parse_alerts
 from exporter.outputs.traces import TraceEmitter
 from exporter.runtime import LiveRuntime, WatchOptions
 from exporter.sim import SimCluster

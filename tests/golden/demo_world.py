@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
+from exporter.events.timeutil import format_rfc3339, parse_rfc3339
 from exporter.kube.resources import WATCHED
-from exporter.model.timeutil import format_rfc3339, parse_rfc3339
 from exporter.sim import SimCluster
 
 T0 = parse_rfc3339("2026-11-02T12:00:00Z") or 0.0

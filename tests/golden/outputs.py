@@ -11,10 +11,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.commands import _replay_into
 from exporter.evaluations.checks import KeptnChecks
+from exporter.events.envelope import EventType, ObjectEvent, SideInput
+from exporter.events.external import InvalidInput
 from exporter.kube import eventlog
 from exporter.kube.resources import WATCHED
-from exporter.model.engine import DoraModel, ObjectEvent
-from exporter.model.signals import InvalidInput
+from exporter.model.engine import DoraModel
 from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.report import build_report, render_table
 from exporter.outputs.selfmetrics import DaylightCollector, SelfState
@@ -23,9 +24,9 @@ from exporter.state.store import StateStore
 DAY = 86400.0
 
 
-def _side_input(model: DoraModel, event: eventlog.SideInput) -> None:
+def _side_input(model: DoraModel, event: SideInput) -> None:
     with contextlib.suppress(InvalidInput):  # counted by the model, as the replay does
-        model.apply_external(event.type, event.body, event.time)
+        model.apply_external(event.kind, event.body, event.time)
 
 
 def _sync_into(model: DoraModel, path: Path) -> float | None:
@@ -86,7 +87,7 @@ def _restart_into(model: DoraModel, path: Path, state_file: Path) -> float | Non
     checks = KeptnChecks(model, evaluations=False)
     order = {r.kind: i for i, r in enumerate(WATCHED)}
     for key in sorted(cluster, key=lambda k: (order.get(k[0], 99), k[1], k[2])):
-        event = ObjectEvent(split, "ADDED", cluster[key].obj, initial=True)
+        event = ObjectEvent(split, EventType.ADDED, cluster[key].obj, initial=True)
         model.apply(event)
         checks.on_event(event)
     model.settle()

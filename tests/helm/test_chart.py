@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from exporter.cli import build_parser
+from exporter.events.timeutil import parse_duration
 from exporter.kube.resources import WATCHED
-from exporter.model.timeutil import parse_duration
 from tests.cluster.controlplane import read_versions
 from tests.helm import chart
 from tests.helm.chart import CHART, ROOT, find, one

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from exporter.evaluations.keptn import KeptnObject
+from exporter.events.objects import KeptnObject
 from exporter.launcher.render import Owner, TaskContext, TaskRequest
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

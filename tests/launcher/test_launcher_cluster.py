@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from exporter.evaluations import keptn
+from exporter.events import keys
 from exporter.kube.config import load
 from exporter.launcher.service import Launcher, LauncherConfig
 from tests.cluster.controlplane import BEHAVIOR_ANNOTATION, ControlPlane
@@ -57,13 +57,13 @@ def deployment(image: str) -> dict[str, Any]:
 
 def task_jobs(cp: ControlPlane, namespace: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = cp.kubectl_json(
-        "get", "jobs", "-n", namespace, "-l", f"{keptn.MANAGED_BY}={keptn.LAUNCHER}"
+        "get", "jobs", "-n", namespace, "-l", f"{keys.MANAGED_BY}={keys.LAUNCHER}"
     )["items"]
     return items
 
 
 def by_phase(jobs: list[dict[str, Any]], phase: str) -> list[dict[str, Any]]:
-    return [j for j in jobs if j["metadata"]["labels"][keptn.PHASE_LABEL] == phase]
+    return [j for j in jobs if j["metadata"]["labels"][keys.PHASE_LABEL] == phase]
 
 
 def condition(job: dict[str, Any]) -> str | None:
@@ -241,7 +241,7 @@ async def test_least_privilege_launcher_without_event_rights(
         cp.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
         jobs = await wait_for("post Job", lambda: task_jobs(cp, namespace), timeout=120)
         (job,) = jobs
-        assert keptn.RESULT_LABEL not in job["metadata"]["labels"]  # a real task, not a record
+        assert keys.RESULT_LABEL not in job["metadata"]["labels"]  # a real task, not a record
         configmaps = cp.kubectl_json("get", "configmaps", "-n", namespace)["items"]
         code = [c for c in configmaps if c["metadata"]["name"].startswith("daylight-fn-notify-")]
         assert len(code) == 1 and code[0]["immutable"] is True
@@ -287,8 +287,8 @@ async def test_missing_secret_and_configmap_fail_the_task_before_it_runs(
         jobs = await wait_for("three post Jobs", lambda: len(task_jobs(cp, namespace)) == 3
                               and task_jobs(cp, namespace), timeout=120)  # fmt: skip
         records = {
-            j["metadata"]["labels"][keptn.TASK_NAME_KEY]: j["metadata"]["annotations"].get(
-                keptn.FAILURE_ANNOTATION, ""
+            j["metadata"]["labels"][keys.TASK_NAME_KEY]: j["metadata"]["annotations"].get(
+                keys.FAILURE_ANNOTATION, ""
             )
             for j in jobs
         }

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from exporter.evaluations import keptn
+from exporter.events import keys
 from exporter.kube.config import ClusterAccess
 from exporter.launcher.service import Launcher, LauncherConfig
 from exporter.sim import SimCluster
@@ -22,7 +22,7 @@ FAST = {"daylight.sim/duration-seconds": "0.3"}
 
 
 def namespace(name: str, enabled: bool = True) -> dict[str, Any]:
-    annotations = {keptn.NAMESPACE_ENABLED: "enabled"} if enabled else {}
+    annotations = {keys.NAMESPACE_ENABLED: "enabled"} if enabled else {}
     return {"metadata": {"name": name, "annotations": annotations}}
 
 
@@ -70,7 +70,7 @@ def jobs(sim: SimCluster, **labels: str) -> list[dict[str, Any]]:
 
 
 def phase_jobs(sim: SimCluster, phase: str) -> list[dict[str, Any]]:
-    return jobs(sim, **{keptn.PHASE_LABEL: phase})
+    return jobs(sim, **{keys.PHASE_LABEL: phase})
 
 
 @pytest.fixture
@@ -120,9 +120,9 @@ async def test_pre_and_post_tasks_run_once_per_deployment_also_across_restarts(
         )
         (pre,) = phase_jobs(sim, "pre")
         (post,) = phase_jobs(sim, "post")
-        assert pre["metadata"]["labels"][keptn.TASK_NAME_KEY] == "migrate"
-        assert post["metadata"]["labels"][keptn.TASK_NAME_KEY] == "smoke"
-        assert pre["metadata"]["annotations"][keptn.VERSION_KEY] == "1.0"
+        assert pre["metadata"]["labels"][keys.TASK_NAME_KEY] == "migrate"
+        assert post["metadata"]["labels"][keys.TASK_NAME_KEY] == "smoke"
+        assert pre["metadata"]["annotations"][keys.VERSION_KEY] == "1.0"
         owner = pre["metadata"]["ownerReferences"][0]
         assert owner["kind"] == "Deployment" and owner["name"] == "checkout"
         await wait_for("launches counted", lambda: launcher.stats.events["created"] == 2)
@@ -215,11 +215,11 @@ async def test_bad_input_fails_the_task_with_a_reason_and_nothing_crashes(
             "missing_configmap": 1,
             "unknown_definition": 1,
         }
-        records = jobs(sim, **{keptn.RESULT_LABEL: "invalid"})
+        records = jobs(sim, **{keys.RESULT_LABEL: "invalid"})
         assert len(records) == 4
         for record in records:
             assert record["spec"]["suspend"] is True
-            assert record["metadata"]["annotations"][keptn.FAILURE_ANNOTATION]
+            assert record["metadata"]["annotations"][keys.FAILURE_ANNOTATION]
         warnings = [e for e in sim.store.list("events", NS) if e["type"] == "Warning"]
         assert {e["reason"] for e in warnings} == {"TaskFailed"}
         assert len(warnings) == 4
@@ -323,16 +323,16 @@ async def test_keptn_app_level_tasks_run_for_each_app_version(sim: SimCluster) -
         sim.store.create("deployments", deployment("pay", "shop/pay:1.0", {}))
         await wait_for(
             "app-level post Job",
-            lambda: jobs(sim, **{keptn.OBJECT_LABEL: "app", keptn.PHASE_LABEL: "post"}),
+            lambda: jobs(sim, **{keys.OBJECT_LABEL: "app", keys.PHASE_LABEL: "post"}),
         )
-        app_jobs = jobs(sim, **{keptn.OBJECT_LABEL: "app"})
-        assert sorted(j["metadata"]["labels"][keptn.PHASE_LABEL] for j in app_jobs) == [
+        app_jobs = jobs(sim, **{keys.OBJECT_LABEL: "app"})
+        assert sorted(j["metadata"]["labels"][keys.PHASE_LABEL] for j in app_jobs) == [
             "post",
             "pre",
         ]
         for job in app_jobs:
             assert job["metadata"]["ownerReferences"][0]["kind"] == "KeptnApp"
-            assert job["metadata"]["annotations"][keptn.VERSION_KEY] == "2024.1"
+            assert job["metadata"]["annotations"][keys.VERSION_KEY] == "2024.1"
             env = job["spec"]["template"]["spec"]["containers"][0]["env"]
             context = next(e["value"] for e in env if e["name"] == "KEPTN_CONTEXT")
             assert '"objectType":"App"' in context and '"appVersion":"2024.1"' in context
@@ -378,7 +378,7 @@ async def test_statefulsets_get_their_tasks_too(sim: SimCluster) -> None:
         )
         (pre,) = phase_jobs(sim, "pre")
         assert pre["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet"
-        assert pre["metadata"]["annotations"][keptn.REVISION_ANNOTATION] == "1"
-        assert pre["metadata"]["annotations"][keptn.KIND_ANNOTATION] == "StatefulSet"
+        assert pre["metadata"]["annotations"][keys.TASK_REVISION_ANNOTATION] == "1"
+        assert pre["metadata"]["annotations"][keys.KIND_ANNOTATION] == "StatefulSet"
     finally:
         await launcher.stop()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from exporter.evaluations.keptn import KeptnObject
+from exporter.events.objects import KeptnObject
 from exporter.launcher.render import (
     InvalidTask,
     Limits,

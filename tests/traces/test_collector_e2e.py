@@ -12,10 +12,11 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from exporter.events.envelope import ObjectEvent
+from exporter.events.external import InvalidInput
 from exporter.kube import eventlog
-from exporter.model.engine import DoraModel, ObjectEvent
+from exporter.model.engine import DoraModel
 from exporter.model.records import AppDeployment
-from exporter.model.signals import InvalidInput
 from exporter.outputs.traces import TraceEmitter
 from tests.scenario import Log, ts
 from tests.traces.conftest import Collector
@@ -55,7 +56,7 @@ def replay(log: Log, path: Path, emitter: TraceEmitter) -> list[AppDeployment]:
             model.apply(event)
         else:
             with contextlib.suppress(InvalidInput):  # the log holds bad input on purpose
-                model.apply_external(event.type, event.body, event.time)
+                model.apply_external(event.kind, event.body, event.time)
         tick()
     model.advance(events[-1].time)
     tick()

@@ -11,9 +11,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from exporter.events.envelope import ObjectEvent
 from exporter.intake import Intake, TokenFile
 from exporter.kube import eventlog
-from exporter.model.engine import DoraModel, ObjectEvent
+from exporter.model.engine import DoraModel
 from tests.scenario import T0, ts
 from tests.unit.test_failures import build_failure_log
 

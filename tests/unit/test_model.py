@@ -12,13 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter.events.envelope import ObjectEvent
+from exporter.events.objects import Container, Workload
+from exporter.events.timeutil import parse_commit_time, parse_duration
 from exporter.kube import eventlog
-from exporter.kube.schema import Container, Workload
 from exporter.model import identity, rollout
-from exporter.model.engine import DoraModel, ObjectEvent
+from exporter.model.engine import DoraModel
 from exporter.model.fingerprint import template_fingerprint
 from exporter.model.records import AppDeployment, AppKey, Outcome
-from exporter.model.timeutil import parse_commit_time, parse_duration
 from exporter.model.windows import DAY, levels, window_keys
 from exporter.outputs.report import build_report
 from tests.scenario import Log, pod_template, ts

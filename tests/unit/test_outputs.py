@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import build_parser, main
+from exporter.events.envelope import ObjectEvent
 from exporter.kube import eventlog
-from exporter.model.engine import DoraModel, ObjectEvent
+from exporter.model.engine import DoraModel
 from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.selfmetrics import SelfState, build_registry, render_self
 from tests.unit.test_replay_core import build_core_log

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from exporter.events.envelope import ObjectEvent
+from exporter.events.external import InvalidInput
 from exporter.kube import eventlog
 from exporter.kube.resources import WATCHED
-from exporter.model.engine import DoraModel, ObjectEvent
-from exporter.model.signals import InvalidInput
+from exporter.model.engine import DoraModel
 from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.report import build_report
 from exporter.state.store import StateStore
@@ -37,7 +38,7 @@ def feed(model: DoraModel, event: Any) -> None:
         model.apply(event)
     else:
         with contextlib.suppress(InvalidInput):  # the log holds bad input on purpose
-            model.apply_external(event.type, event.body, event.time)
+            model.apply_external(event.kind, event.body, event.time)
 
 
 def uninterrupted(events: list[Any]) -> DoraModel:

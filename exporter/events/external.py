@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.model.identity import valid_name
-from exporter.model.timeutil import MIN_PLAUSIBLE, parse_commit_time, parse_rfc3339
+from exporter.events.names import valid_name
+from exporter.events.timeutil import MIN_PLAUSIBLE, parse_commit_time, parse_rfc3339
 
 MAX_FUTURE_S = 300.0  # clock skew we tolerate on commit times
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")

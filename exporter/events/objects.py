@@ -1,15 +1,19 @@
-"""Slim typed projections of Kubernetes objects, decoded straight from the wire.
+"""Slim typed projections of Kubernetes and Keptn objects, decoded straight from the wire.
 
 Only the fields the model reads are declared: msgspec skips everything else without building
 Python objects for it, which is what makes decoding several times cheaper than ``json.loads``
 and keeps a cached Pod to a few hundred bytes. Field names follow the API (camelCase) through
-``rename="camel"``. These types carry no behaviour and do no I/O, so the pure model may use
-them as its input vocabulary.
+``rename="camel"``. These types carry no behaviour and do no I/O: they are the vocabulary
+every layer shares (``kube`` decodes into them, the model and the checks read them).
+
+The Keptn custom resources are decoded leniently: ``spec`` stays raw JSON and the typed view
+is decoded on use (:func:`decode_spec`), so one malformed definition becomes a clear "invalid
+definition" failure with the decoder's message instead of silently vanishing from the cache.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -191,13 +195,6 @@ class KeptnApp(_Wire):
     spec: KeptnAppSpec = msgspec.field(default_factory=KeptnAppSpec)
 
 
-class GenericObject(_Wire):
-    """Keptn definitions and metrics: the exporter only needs to know they exist."""
-
-    kind: str = ""
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
-
-
 class Status(_Wire):
     """A Kubernetes Status (errors, and the object of a watch ERROR event)."""
 
@@ -219,6 +216,160 @@ class BookmarkObject(_Wire):
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]
 
+
+class KeptnObject(_Wire):
+    """A Keptn custom resource with its spec kept raw (decode with :func:`decode_spec`)."""
+
+    kind: str = ""
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+class KeptnAppChecksSpec(KeptnAppSpec):
+    """KeptnApp spec plus its app-level checks (raw: a bad list must not drop the app)."""
+
+    pre_deployment_tasks: msgspec.Raw = msgspec.Raw(b"[]")
+    post_deployment_tasks: msgspec.Raw = msgspec.Raw(b"[]")
+    pre_deployment_evaluations: msgspec.Raw = msgspec.Raw(b"[]")
+    post_deployment_evaluations: msgspec.Raw = msgspec.Raw(b"[]")
+
+
+class KeptnAppWithChecks(KeptnApp):
+    """A KeptnApp the model understands (it is one) that also carries app-level checks."""
+
+    spec: KeptnAppChecksSpec = msgspec.field(default_factory=KeptnAppChecksSpec)
+
+
 AnyObject = (
-    Workload | ReplicaSet | ControllerRevision | Pod | Namespace | Job | KeptnApp | GenericObject
+    Workload | ReplicaSet | ControllerRevision | Pod | Namespace | Job | KeptnApp | KeptnObject
 )
+
+
+# --- typed views of Keptn specs (decoded on use) -----------------------------------------
+
+
+class _Keptn(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Base of the Keptn spec views: camelCase on the wire, unknown fields ignored."""
+
+
+class Reference(_Keptn):
+    name: str = ""
+    namespace: str = ""
+
+
+class Inline(_Keptn):
+    code: str = ""
+
+
+class HttpRef(_Keptn):
+    url: str = ""
+
+
+class Parameters(_Keptn):
+    map: dict[str, str] = {}
+
+
+class SecureParameters(_Keptn):
+    secret: str = ""
+
+
+class RuntimeSpec(_Keptn):
+    """A Deno or Python function: exactly one of the four code sources."""
+
+    function_ref: Reference | None = None
+    inline: Inline | None = None
+    http_ref: HttpRef | None = None
+    config_map_ref: Reference | None = None
+    parameters: Parameters = msgspec.field(default_factory=Parameters)
+    secure_parameters: SecureParameters = msgspec.field(default_factory=SecureParameters)
+    cmd_parameters: str = ""
+
+
+class ServiceAccountSpec(_Keptn):
+    name: str = ""
+
+
+class AutomountSpec(_Keptn):
+    type: bool | None = None
+
+
+class TaskDefinitionSpec(_Keptn):
+    container: dict[str, Any] | None = None
+    deno: RuntimeSpec | None = None
+    python: RuntimeSpec | None = None
+    function: RuntimeSpec | None = None  # v1alpha3's name for the Deno runtime
+    retries: int | None = None
+    timeout: str | None = None
+    service_account: ServiceAccountSpec | None = None
+    automount_service_account_token: AutomountSpec | None = None
+    ttl_seconds_after_finished: int | None = None
+    image_pull_secrets: list[Reference] = []
+
+
+class Objective(_Keptn):
+    """One objective: a KeptnMetric reference, or (Daylight/v1alpha1 style) an inline query."""
+
+    keptn_metric_ref: Reference | None = None
+    evaluation_target: str = ""
+    name: str = ""
+    query: str = ""
+    source: str = ""
+    provider: Reference | None = None
+
+
+class EvaluationDefinitionSpec(_Keptn):
+    objectives: list[Objective] = []
+    retries: int = 10
+    retry_interval: str = "5s"
+    source: str = ""  # v1alpha1: the provider of every inline query
+
+
+class MetricRange(_Keptn):
+    interval: str = "5m"
+    step: str = ""
+    aggregation: str = ""
+    stored_results: int = 0
+
+
+class MetricSpec(_Keptn):
+    provider: Reference = msgspec.field(default_factory=Reference)
+    query: str = ""
+    fetch_interval_seconds: int = 0
+    range: MetricRange | None = None
+
+
+class SecretKeyRef(_Keptn):
+    name: str = ""
+    key: str = ""
+
+
+class ProviderSpec(_Keptn):
+    type: str = ""
+    target_server: str = ""
+    secret_key_ref: SecretKeyRef | None = None
+    insecure_skip_tls_verify: bool = False
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class InvalidSpec(Exception):
+    """A custom resource whose spec does not fit the schema; the message says where."""
+
+
+def decode_spec(raw: msgspec.Raw, spec_type: type[S]) -> S:
+    try:
+        return msgspec.json.decode(bytes(raw), type=spec_type)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidSpec(str(exc)) from None
+
+
+_template_decoder = msgspec.json.Decoder(PodTemplate)
+
+
+def template_of(workload: Workload) -> PodTemplate:
+    """The identity-relevant view of a workload's pod template (empty when undecodable)."""
+    try:
+        return _template_decoder.decode(bytes(workload.spec.template))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return PodTemplate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 MIN_PLAUSIBLE = 946_684_800.0  # 2000-01-01T00:00:00Z: older commit times are bad input
@@ -57,3 +58,28 @@ def parse_duration(text: str) -> float:
     if value < 0 or value != value:
         raise ValueError(f"duration must be positive: {text!r}")
     return value
+
+
+# --- Go-style durations (Keptn's timeout and retryInterval fields) -----------------------
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_go_duration(text: str) -> float:
+    """``5m``, ``1h30m``, ``500ms`` or ``0``; ValueError otherwise (also for bare numbers)."""
+    value = text.strip()
+    if value == "0":
+        return 0.0
+    if not value or len(value) > 32:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m)")
+    total = 0.0
+    position = 0
+    for match in _GO_DURATION.finditer(value):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        position = match.end()
+    if position != len(value):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m)")
+    return total
