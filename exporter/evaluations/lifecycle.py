@@ -20,8 +20,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from exporter.checks.keptn import NO_CHECKS, Checks, app_checks, workload_checks, workload_metadata
-from exporter.model.engine import DoraModel, TrackedWorkload
+from exporter.model.engine import DoraModel
 from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeployment, WorkloadKey
+from exporter.model.workloads import TrackedWorkload
 from exporter.outputs.traces import span_id_of, trace_id_of
 
 WORKLOAD = "Workload"
@@ -219,7 +220,7 @@ class LifecycleTracker:
             return []
         if phase == "post" and group.outcome is not Outcome.SUCCEEDED:
             return []
-        app = self.model.keptn_apps_by_namespace.get(wd.app.namespace, {}).get(wd.app.app)
+        app = self.model.keptn_app(wd.app.namespace, wd.app.app)
         if app is None:
             return []
         if not self._remember_app(group, phase) and not force:

@@ -9,37 +9,93 @@ completion brought that about is *rework*.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from exporter.model.records import AppDeployment, AppKey, Outcome
+from exporter.model.facts import FactLog, FailureOpened, FailureRestored
+from exporter.model.ledger import Ledger
+from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadKey
 from exporter.model.stats import ObservedStats
 
-# Signals closed by the next successful app deployment rather than by a health change.
-DEPLOYMENT_CLEARED = ("task:", "evaluation:")
+RESTORE_LOOKBACK = 8  # recent live app deployments consulted for progress and rework
+
+
+class SignalKind(StrEnum):
+    ROLLOUT = "rollout"  # a workload's rollout failed
+    ROLLBACK = "rollback"  # a workload is being rolled back
+    DEGRADED = "degraded"
+    CRASHLOOP = "crashloop"
+    ALERT = "alert"
+    TASK = "task"
+    EVALUATION = "evaluation"
+
+    @property
+    def cleared_by_next_deployment(self) -> bool:
+        """A failed check is closed by the next successful deployment, not a health change."""
+        return self in (SignalKind.TASK, SignalKind.EVALUATION)
+
+    @property
+    def about_workload(self) -> bool:
+        return self in (
+            SignalKind.ROLLOUT,
+            SignalKind.ROLLBACK,
+            SignalKind.DEGRADED,
+            SignalKind.CRASHLOOP,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One open reason an app is not healthy: a workload's (by kind and name), an alert's
+    (by fingerprint) or a check's (by name). Written ``kind:ref`` in the state file."""
+
+    kind: SignalKind
+    ref: str
+
+    @classmethod
+    def of_workload(cls, kind: SignalKind, key: WorkloadKey) -> Signal:
+        return cls(kind, f"{key.kind}/{key.name}")
+
+    @classmethod
+    def parse(cls, text: str) -> Signal | None:
+        kind, sep, ref = text.partition(":")
+        try:
+            return cls(SignalKind(kind), ref) if sep else None
+        except ValueError:
+            return None
+
+    def workload(self) -> tuple[str, str] | None:
+        """(kind, name) of the workload a workload signal is about."""
+        if not self.kind.about_workload:
+            return None
+        kind, _, name = self.ref.partition("/")
+        return kind, name
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.ref}"
 
 
 @dataclass(slots=True, eq=False)
 class OpenFailure:
     app: AppKey
     opened_at: float
-    signals: set[str] = field(default_factory=set)
+    signals: set[Signal] = field(default_factory=set)
     deployments: list[AppDeployment] = field(default_factory=list)
 
 
 class FailureTracker:
     def __init__(
-        self,
-        failure_window_s: float,
-        stats: ObservedStats,
-        touch: Callable[[AppKey], None],
+        self, *, failure_window_s: float, stats: ObservedStats, ledger: Ledger, facts: FactLog
     ) -> None:
         self.failure_window_s = failure_window_s
         self.stats = stats
-        self.touch = touch
+        self.ledger = ledger
+        self.facts = facts
         self.open: dict[AppKey, OpenFailure] = {}
 
-    def mark(self, deployment: AppDeployment, reason: str, at: float, signal: str | None) -> bool:
+    def mark(
+        self, deployment: AppDeployment, reason: str, at: float, signal: Signal | None
+    ) -> bool:
         """Record ``reason`` against ``deployment`` and open ``signal``; False if too late."""
         finished = deployment.finished_at or deployment.started_at
         if deployment.outcome is not Outcome.PROGRESSING and at - finished > self.failure_window_s:
@@ -51,6 +107,7 @@ class FailureTracker:
                 deployment.failed_change_at = at
                 if not deployment.history:
                     self.stats.app(deployment.app).change_failures[reason] += 1
+            self.facts.add(FailureOpened(deployment, reason, at))
         if signal is not None and not deployment.history:
             failure = self.open.get(deployment.app)
             if failure is None:
@@ -58,42 +115,46 @@ class FailureTracker:
             failure.signals.add(signal)
             if deployment not in failure.deployments:
                 failure.deployments.append(deployment)
-        self.touch(deployment.app)
+        self.ledger.touch(deployment.app)
         return True
 
-    def clear(self, app: AppKey, signal: str) -> None:
+    def clear(self, app: AppKey, signal: Signal) -> None:
         failure = self.open.get(app)
         if failure is not None and signal in failure.signals:
             failure.signals.discard(signal)
-            self.touch(app)
-
-    def clear_prefix(self, app: AppKey, prefix: str) -> None:
-        failure = self.open.get(app)
-        if failure is None:
-            return
-        gone = {s for s in failure.signals if s.startswith(prefix)}
-        if gone:
-            failure.signals -= gone
-            self.touch(app)
+            self.ledger.touch(app)
 
     def deployment_succeeded(self, group: AppDeployment) -> None:
         """A successful app deployment clears what only a new deployment can clear."""
         failure = self.open.get(group.app)
         if failure is None or group in failure.deployments:
             return
-        for prefix in DEPLOYMENT_CLEARED:
-            self.clear_prefix(group.app, prefix)
+        gone = {s for s in failure.signals if s.kind.cleared_by_next_deployment}
+        if gone:
+            failure.signals -= gone
+            self.ledger.touch(group.app)
         for w in group.active_workloads:
-            self.clear(group.app, f"rollout:{w.key.kind}/{w.key.name}")
-            self.clear(group.app, f"rollback:{w.key.kind}/{w.key.name}")
+            self.clear(group.app, Signal.of_workload(SignalKind.ROLLOUT, w.key))
+            self.clear(group.app, Signal.of_workload(SignalKind.ROLLBACK, w.key))
 
-    def try_restore(
-        self, app: AppKey, at: float, progressing: bool, by: AppDeployment | None
-    ) -> list[AppDeployment]:
-        """Close the failure if nothing is open; returns the deployments it restored."""
+    def restore_if_healthy(self, app: AppKey, at: float) -> None:
+        """Close the app's failure if no signal is open and nothing is rolling out."""
         failure = self.open.get(app)
-        if failure is None or failure.signals or progressing:
-            return []
+        if failure is None:
+            return
+        recent = self.ledger.of(app).live_groups[-RESTORE_LOOKBACK:]
+        if failure.signals or any(g.outcome is Outcome.PROGRESSING for g in recent):
+            return
+        by = next(
+            (
+                g
+                for g in reversed(recent)
+                if g.outcome is Outcome.SUCCEEDED
+                and g.started_at >= failure.opened_at
+                and g not in failure.deployments
+            ),
+            None,
+        )
         del self.open[app]
         restored = []
         for deployment in failure.deployments:
@@ -107,8 +168,8 @@ class FailureTracker:
             by.rework = True
             if not by.history:
                 self.stats.app(app).rework += 1
-        self.touch(app)
-        return restored
+        self.ledger.touch(app)
+        self.facts.add(FailureRestored(app, tuple(restored), at))
 
     def is_open(self, app: AppKey) -> bool:
         return app in self.open

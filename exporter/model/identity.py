@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import msgspec
 
 from exporter.events.keys import (
     APP_KEYS,
@@ -22,7 +24,13 @@ from exporter.events.keys import (
     WORKLOAD_KEYS,
 )
 from exporter.events.names import valid_name
-from exporter.events.objects import Container
+from exporter.events.objects import Container, PodTemplate, Workload
+from exporter.events.timeutil import MIN_PLAUSIBLE, parse_commit_time
+from exporter.model.inventory import Inventory
+from exporter.model.records import AppKey
+from exporter.model.stats import ObservedStats
+
+_template_decoder = msgspec.json.Decoder(PodTemplate)
 
 
 class Sources:
@@ -152,3 +160,52 @@ def _version_from_image(sources: Sources, containers: Sequence[Container]) -> st
     if chosen is None:
         return None
     return image_tag(chosen.image)
+
+
+class IdentityResolver:
+    """Identity of workload revisions in their cluster context: the KeptnApp fallback for
+    the app name, the environment of the namespace, counted invalid values."""
+
+    __slots__ = ("inventory", "stats")
+
+    def __init__(self, *, inventory: Inventory, stats: ObservedStats) -> None:
+        self.inventory = inventory
+        self.stats = stats
+
+    def of_raw(self, workload: Workload, raw: bytes, fingerprint: str) -> Identity:
+        try:
+            template = _template_decoder.decode(raw)
+        except msgspec.DecodeError:
+            template = PodTemplate()
+            self.stats.invalid["pod_template"] += 1
+        return self.of_template(workload, template, fingerprint)
+
+    def of_template(self, workload: Workload, template: PodTemplate, fingerprint: str) -> Identity:
+        meta = workload.metadata
+        sources = Sources(
+            template.metadata.annotations,
+            template.metadata.labels,
+            meta.annotations,
+            meta.labels,
+        )
+        identity = resolve(meta.name, sources, template.spec.containers, fingerprint)
+        for reason in identity.invalid:
+            self.stats.invalid[reason] += 1
+        if not identity.app_from_label:
+            keptn = self.inventory.keptn_app_listing(meta.namespace, identity.workload)
+            if keptn is not None:
+                identity = replace(identity, app=keptn.metadata.name, app_from_label=True)
+        return identity
+
+    def app_key(self, namespace: str, identity: Identity) -> AppKey:
+        return AppKey(self.inventory.environment(namespace), namespace, identity.app)
+
+    def commit_time(self, identity: Identity) -> float | None:
+        """The commit time of the revision, or None (counted) when it cannot be read."""
+        if identity.commit_time is None:
+            return None
+        parsed = parse_commit_time(identity.commit_time)
+        if parsed is None or parsed < MIN_PLAUSIBLE:
+            self.stats.invalid["commit_time"] += 1
+            return None
+        return parsed

@@ -11,6 +11,29 @@ FACT_RESTORE = "restore"
 FACT_FAILURE_PREFIX = "failure:"
 
 
+class FailureReason(StrEnum):
+    """Why an app deployment is a failed change (DESIGN §3); one deployment may have several."""
+
+    ROLLOUT_FAILED = "rollout_failed"
+    ROLLBACK = "rollback"
+    DEGRADED = "degraded"
+    CRASHLOOP = "crashloop"
+    INCIDENT = "incident"
+    TASK_FAILED = "task_failed"
+    EVALUATION_FAILED = "evaluation_failed"
+
+
+class RolloutFailure(StrEnum):
+    """Why one workload's rollout failed (the workload-level ``failure_reason``)."""
+
+    PROGRESS_DEADLINE = "progress_deadline"
+    ROLLOUT_TIMEOUT = "rollout_timeout"
+    ROLLBACK = "rollback"  # a rollback started while it was still rolling out
+    # replaced while its app deployment was already a failed change (e.g. crash-looping):
+    # replacing it does not erase the failure
+    REPLACED_AFTER_FAILURE = "replaced_after_failure"
+
+
 class Outcome(StrEnum):
     PROGRESSING = "progressing"
     SUCCEEDED = "succeeded"
@@ -124,6 +147,10 @@ class AppDeployment:
     @property
     def identity(self) -> str:
         """Stable across restarts: assigned once, kept in the state file."""
+        return self.id or self.assign_identity()
+
+    def assign_identity(self) -> str:
+        """Derive the id from the first member (call while it is known) unless assigned."""
         if not self.id:
             first = min(self.workloads, key=lambda w: (w.started_at, w.key), default=None)
             seed = f"{self.app.environment}/{self.app.namespace}/{self.app.app}"

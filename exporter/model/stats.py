@@ -10,7 +10,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
-from exporter.model.records import AppKey, WorkloadKey
+from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeployment, WorkloadKey
 
 # Lead times and restores span minutes to weeks; default client buckets stop at 10 s.
 LEAD_TIME_BUCKETS = (
@@ -88,3 +88,27 @@ class ObservedStats:
         if stats is None:
             stats = self.apps[app] = AppStats()
         return stats
+
+    def workload_finished(self, wd: WorkloadDeployment, outcome: Outcome, at: float) -> None:
+        if wd.history:
+            return
+        stats = self.workload(wd.app, wd.key, wd.workload)
+        stats.outcomes[outcome.value] += 1
+        if outcome is Outcome.SUCCEEDED:
+            stats.duration.observe(max(0.0, at - wd.started_at))
+
+    def app_finished(self, group: AppDeployment) -> bool:
+        """Count a finished app deployment once; True the first time."""
+        if group.history or group.counted:
+            return False
+        group.counted = True
+        self.app(group.app).outcomes[group.outcome.value] += 1
+        self.lead_time_known(group)
+        return True
+
+    def lead_time_known(self, group: AppDeployment) -> None:
+        """Observe the lead time once it is known (CI may register the change later)."""
+        lead = group.lead_time_seconds
+        if lead is not None and not group.lead_time_observed and not group.history:
+            group.lead_time_observed = True
+            self.app(group.app).lead_time.observe(lead)

@@ -13,7 +13,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from exporter.model.engine import AppLedger, DoraModel
+from exporter.model.engine import DoraModel
+from exporter.model.ledger import AppLedger
 from exporter.model.records import AppDeployment, AppKey, WorkloadKey
 from exporter.model.stats import AppStats, Histogram
 from exporter.model.windows import LEVEL_VALUES, WINDOWS, levels, window_keys

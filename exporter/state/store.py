@@ -171,7 +171,7 @@ class StateStore:
             key: json.dumps(
                 {
                     "opened_at": f.opened_at,
-                    "signals": sorted(f.signals),
+                    "signals": sorted(str(s) for s in f.signals),
                     "ids": [d.identity for d in f.deployments],
                 }
             )

@@ -16,7 +16,8 @@ from exporter.events.envelope import ObjectEvent
 from exporter.events.objects import Container, Workload
 from exporter.events.timeutil import parse_commit_time, parse_duration
 from exporter.kube import eventlog
-from exporter.model import identity, rollout
+from exporter.model import identity
+from exporter.model import rollout_status as rollout
 from exporter.model.engine import DoraModel
 from exporter.model.fingerprint import template_fingerprint
 from exporter.model.records import AppDeployment, AppKey, Outcome
