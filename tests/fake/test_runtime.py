@@ -15,7 +15,7 @@ from exporter.model.engine import DoraModel, ModelConfig
 from exporter.model.signals import parse_alerts
 from exporter.outputs.traces import TraceEmitter
 from exporter.runtime import LiveRuntime, WatchOptions
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,21 +18,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from exporter.sim.controllers import Controllers
-from exporter.sim.controllers.deployment import revision_of
-from exporter.sim.controllers.job import DURATION_ANNOTATION, OUTCOME_ANNOTATION
-from exporter.sim.controllers.replicaset import POD_TEMPLATE_HASH
-from exporter.sim.controllers.revisions import revisions_of_uid, template_of
-from exporter.sim.podgen import make_deployment, make_pod, make_replicaset
-from exporter.sim.podmodel import (
+from kubesim.controllers import Controllers
+from kubesim.controllers.deployment import revision_of
+from kubesim.controllers.job import DURATION_ANNOTATION, OUTCOME_ANNOTATION
+from kubesim.controllers.replicaset import POD_TEMPLATE_HASH
+from kubesim.controllers.revisions import revisions_of_uid, template_of
+from kubesim.podgen import make_deployment, make_pod, make_replicaset
+from kubesim.podmodel import (
     BEHAVIOR_ANNOTATION,
     CRASH_AFTER_ANNOTATION,
     CRASHLOOP,
     NEVER_READY,
 )
-from exporter.sim.store import Store
-from exporter.sim.util import JsonDict, as_int, clone, rfc3339
-from exporter.sim.world_catalog import (
+from kubesim.store import Store
+from kubesim.util import JsonDict, as_int, clone, rfc3339
+from kubesim.world_catalog import (
     APPS,
     COMMIT_SHA,
     COMMIT_TIME,

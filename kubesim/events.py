@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from exporter.sim.util import JsonDict
+from kubesim.util import JsonDict
 
 if TYPE_CHECKING:
-    from exporter.sim.store import Store
+    from kubesim.store import Store
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 

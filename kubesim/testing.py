@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from exporter.sim.util import JsonDict
+from kubesim.util import JsonDict
 
 
 @dataclass(slots=True)

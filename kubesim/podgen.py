@@ -11,8 +11,8 @@ import hashlib
 import uuid
 from typing import Any
 
-from exporter.sim.defaults import default_pod_spec, default_template
-from exporter.sim.podmodel import (
+from kubesim.defaults import default_pod_spec, default_template
+from kubesim.podmodel import (
     PodRecord,
     PodState,
     container_id,
@@ -20,7 +20,7 @@ from exporter.sim.podmodel import (
     ip_for,
     pod_state,
 )
-from exporter.sim.util import JsonDict, clone, rfc3339, safe_hash
+from kubesim.util import JsonDict, clone, rfc3339, safe_hash
 
 SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
-from exporter.sim import errors
-from exporter.sim.events import CLOSED, POKE, Subscription, WatchEvent
-from exporter.sim.faults import MALFORMED_LINE
-from exporter.sim.resources import ResourceType
-from exporter.sim.selectors import LabelSelector, parse_field_selector, parse_label_selector
+from kubesim import errors
+from kubesim.events import CLOSED, POKE, Subscription, WatchEvent
+from kubesim.faults import MALFORMED_LINE
+from kubesim.resources import ResourceType
+from kubesim.selectors import LabelSelector, parse_field_selector, parse_label_selector
 
 if TYPE_CHECKING:
-    from exporter.sim.server import SimServer
+    from kubesim.server import SimServer
 
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _BATCH_BYTES = 64 * 1024
