@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from kubesim import SimCluster
-from kubesim.testing import watch
+from tests.fake.simwatch import watch
 
 PODS = "/api/v1/pods"
 DEPLOYMENTS = "/apis/apps/v1/deployments"

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from kubesim import SimCluster
-from kubesim.testing import WatchResult, watch
+from tests.fake.simwatch import WatchResult, watch
 
 PODS = "/api/v1/pods"
 

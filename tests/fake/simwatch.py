@@ -1,4 +1,4 @@
-"""Helpers for tests that talk to the simulated API server over HTTP."""
+"""Reading a watch stream from the simulated API server over HTTP, for the sim tests."""
 
 from __future__ import annotations
 
