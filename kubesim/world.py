@@ -20,10 +20,8 @@ from dataclasses import dataclass
 
 from kubesim.controllers import Controllers
 from kubesim.controllers.deployment import revision_of
-from kubesim.controllers.job import DURATION_ANNOTATION, OUTCOME_ANNOTATION
 from kubesim.controllers.replicaset import POD_TEMPLATE_HASH
 from kubesim.controllers.revisions import revisions_of_uid, template_of
-from kubesim.podgen import make_deployment, make_pod, make_replicaset
 from kubesim.podmodel import (
     BEHAVIOR_ANNOTATION,
     CRASH_AFTER_ANNOTATION,
@@ -51,15 +49,7 @@ from kubesim.world_catalog import (
     workload_labels,
 )
 
-__all__ = [
-    "DURATION_ANNOTATION",
-    "OUTCOME_ANNOTATION",
-    "Action",
-    "World",
-    "make_deployment",
-    "make_pod",
-    "make_replicaset",
-]
+__all__ = ["Action", "World"]
 
 DAY_S = 86400.0
 RESOURCE_OF = {
@@ -541,26 +531,3 @@ class World:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-
-
-def make_job(
-    name: str, namespace: str, *, outcome: str = "succeed", duration_s: float = 5.0
-) -> JsonDict:
-    """A Job the simulated Job controller will finish with `outcome` after `duration_s`."""
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "annotations": {OUTCOME_ANNOTATION: outcome, DURATION_ANNOTATION: str(duration_s)},
-        },
-        "spec": {
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "task", "image": "busybox:1.36", "command": ["true"]}],
-                }
-            }
-        },
-    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubesim.controllers import Controllers
 from kubesim.store import Store
-from kubesim.world import make_job
+from tests.fake.simobjects import make_job
 
 T0 = 1_700_000_000.0
 NS = "data"
