@@ -217,7 +217,7 @@ class Store:
             if since < bucket.compacted_rv:
                 raise errors.expired(f"too old resource version: {since} ({bucket.compacted_rv})")
             initial = [e for e in bucket.history if e.rv > since]
-        sub = Subscription(self, resource, self.watch_queue_limit)
+        sub = Subscription(resource, self.watch_queue_limit, on_close=self.unsubscribe)
         bucket.subscribers.add(sub)
         return initial, sub
 
