@@ -16,6 +16,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
+# the simulated cluster, for `daylight demo` in the image
+COPY kubesim ./kubesim
 RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 # a venv without pip: the final image gets the application and its dependencies only
 RUN python -m venv --without-pip /opt/daylight \

@@ -19,11 +19,11 @@ demo: $(STAMP)
 	$(BIN)/daylight demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests tools
-	$(BIN)/ruff format --check exporter tests tools
+	$(BIN)/ruff check exporter kubesim tests tools
+	$(BIN)/ruff format --check exporter kubesim tests tools
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict exporter/
+	$(BIN)/mypy --strict exporter/ kubesim/
 
 ## test: the whole suite — lint, types, unit, fake-API, real Prometheus, real control plane
 test: $(STAMP)

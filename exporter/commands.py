@@ -136,7 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from exporter.sim import SimCluster
+    from kubesim import SimCluster
 
     sim = SimCluster(seed=args.seed, live_interval_s=args.interval)
     url = await sim.start()

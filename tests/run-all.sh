@@ -19,11 +19,11 @@ need_apt() {
 }
 
 echo "== lint (ruff)"
-$BIN/ruff check exporter tests tools
-$BIN/ruff format --check exporter tests tools
+$BIN/ruff check exporter kubesim tests tools
+$BIN/ruff format --check exporter kubesim tests tools
 
-echo "== types (mypy --strict exporter/)"
-$BIN/mypy --strict exporter/
+echo "== types (mypy --strict exporter/ kubesim/)"
+$BIN/mypy --strict exporter/ kubesim/
 
 need_apt promtool prometheus
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.evaluations.engine import EvaluationConfig
 from exporter.events import keys
 from exporter.kube.config import ClusterAccess
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 from tests.evaluations.fakeprom import FakePrometheus, vector
 from tests.evaluations.harness import Exporter, wait_for
 

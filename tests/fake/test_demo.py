@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 
 DAYLIGHT = [sys.executable, "-m", "exporter.cli"]
 pytestmark = pytest.mark.timeout(120)

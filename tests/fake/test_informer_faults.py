@@ -20,7 +20,7 @@ from exporter.kube.resources import DEPLOYMENTS, KEPTN_APPS, PODS
 from exporter.model.engine import DoraModel
 from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.selfmetrics import SelfState, build_registry, render_self
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,7 +15,7 @@ from exporter.kube.config import ClusterAccess
 from exporter.model.engine import DoraModel, ModelConfig
 from exporter.outputs.traces import TraceEmitter
 from exporter.runtime import LiveRuntime, WatchOptions
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from exporter.sim.controllers import Controllers
-from exporter.sim.controllers.deployment import REVISION, REVISION_HISTORY
-from exporter.sim.podmodel import BEHAVIOR_ANNOTATION
-from exporter.sim.store import Store
+from kubesim.controllers import Controllers
+from kubesim.controllers.deployment import REVISION, REVISION_HISTORY
+from kubesim.podmodel import BEHAVIOR_ANNOTATION
+from kubesim.store import Store
 
 T0 = 1_700_000_000.0
 NS = "shop"

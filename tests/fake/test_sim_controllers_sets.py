@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from exporter.sim.controllers import Controllers
-from exporter.sim.store import Store
-from exporter.sim.world import make_job
+from kubesim.controllers import Controllers
+from kubesim.store import Store
+from tests.fake.simobjects import make_job
 
 T0 = 1_700_000_000.0
 NS = "data"

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from exporter.sim import SimCluster
-from exporter.sim.testing import watch
+from kubesim import SimCluster
+from tests.fake.simwatch import watch
 
 PODS = "/api/v1/pods"
 DEPLOYMENTS = "/apis/apps/v1/deployments"

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 
 
 def pod(name: str, namespace: str = "default", **labels: str) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.sim.errors import ApiError
-from exporter.sim.selectors import parse_field_selector, parse_label_selector
+from kubesim.errors import ApiError
+from kubesim.selectors import parse_field_selector, parse_label_selector
 
 LABELS = {"app": "web", "tier": "frontend", "env": "prod", "replicas": "3"}
 

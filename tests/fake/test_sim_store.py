@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from exporter.sim.errors import ApiError
-from exporter.sim.events import CLOSED, WatchEvent
-from exporter.sim.store import Store
-from exporter.sim.util import controller_uid
+from kubesim.errors import ApiError
+from kubesim.events import CLOSED, WatchEvent
+from kubesim.store import Store
+from kubesim.util import controller_uid
 
 
 def deployment(name: str = "web", image: str = "nginx:1.25", replicas: int = 2) -> dict:

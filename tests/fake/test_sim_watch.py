@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from exporter.sim import SimCluster
-from exporter.sim.testing import WatchResult, watch
+from kubesim import SimCluster
+from tests.fake.simwatch import WatchResult, watch
 
 PODS = "/api/v1/pods"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from exporter.sim import SimCluster
-from exporter.sim.controllers import Controllers
-from exporter.sim.controllers.deployment import REVISION, REVISION_HISTORY
-from exporter.sim.store import Store
-from exporter.sim.util import parse_rfc3339
-from exporter.sim.world import World, make_deployment, make_pod, make_replicaset
+from kubesim import SimCluster
+from kubesim.controllers import Controllers
+from kubesim.controllers.deployment import REVISION, REVISION_HISTORY
+from kubesim.store import Store
+from kubesim.util import parse_rfc3339
+from kubesim.world import World
+from tests.fake.simobjects import make_deployment, make_pod, make_replicaset
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY = 86400.0

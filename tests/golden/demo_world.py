@@ -21,7 +21,7 @@ import msgspec
 
 from exporter.events.timeutil import format_rfc3339, parse_rfc3339
 from exporter.kube.resources import WATCHED
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 
 T0 = parse_rfc3339("2026-11-02T12:00:00Z") or 0.0
 LIVE_S = 3600.0

@@ -281,7 +281,13 @@ def test_image_install_steps_in_a_clean_venv(
         assert proc.returncode == 0, proc.stderr
         assert "daylight" in proc.stdout
     proc = subprocess.run(
-        ["python", "-c", "import exporter, sys; print(exporter.__file__); print(sys.prefix)"],
+        # kubesim too: `daylight demo` imports the simulated cluster from the wheel
+        [
+            "python",
+            "-c",
+            "import exporter, kubesim, sys; "
+            "print(exporter.__file__); print(kubesim.__file__); print(sys.prefix)",
+        ],
         cwd=elsewhere,
         env=run_env,
         capture_output=True,
@@ -289,6 +295,7 @@ def test_image_install_steps_in_a_clean_venv(
         timeout=60,
         check=True,
     )
-    module_file, prefix = proc.stdout.split()
+    module_file, sim_file, prefix = proc.stdout.split()
     assert Path(module_file).is_relative_to(venv), module_file
+    assert Path(sim_file).is_relative_to(venv), sim_file
     assert Path(prefix) == venv

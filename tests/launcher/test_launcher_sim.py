@@ -14,7 +14,7 @@ import pytest
 from exporter.events import keys
 from exporter.kube.config import ClusterAccess
 from exporter.launcher.service import Launcher, LauncherConfig
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 from tests.evaluations.harness import Exporter, wait_for
 
 NS = "shop"

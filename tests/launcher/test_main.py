@@ -12,7 +12,7 @@ from aiohttp import web
 from exporter.kube.config import ClusterAccess
 from exporter.launcher.main import add_arguments, config_from, http_app
 from exporter.launcher.service import Launcher
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 
 
 def test_flags_become_the_configuration() -> None:

@@ -1,6 +1,6 @@
 """The simulated cluster as a separate process, for ``daylight run`` in the Prometheus tests.
 
-The same list/watch implementation as everywhere else (exporter/sim), loaded with a small
+The same list/watch implementation as everywhere else (kubesim/), loaded with a small
 fixed cluster and set up so every ``daylight_*`` self-metric gets real values from the real
 ``run`` code path: a Namespace modified every half second (watch events, ingest lag),
 watches cut every few events (restarts), a malformed line on the namespace stream
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from exporter.sim import SimCluster
+from kubesim import SimCluster
 
 TICK_S = 0.5
 KEPTN = (

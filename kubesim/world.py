@@ -18,21 +18,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from exporter.sim.controllers import Controllers
-from exporter.sim.controllers.deployment import revision_of
-from exporter.sim.controllers.job import DURATION_ANNOTATION, OUTCOME_ANNOTATION
-from exporter.sim.controllers.replicaset import POD_TEMPLATE_HASH
-from exporter.sim.controllers.revisions import revisions_of_uid, template_of
-from exporter.sim.podgen import make_deployment, make_pod, make_replicaset
-from exporter.sim.podmodel import (
+from kubesim.controllers import Controllers
+from kubesim.controllers.deployment import revision_of
+from kubesim.controllers.replicaset import POD_TEMPLATE_HASH
+from kubesim.controllers.revisions import revisions_of_uid, template_of
+from kubesim.podmodel import (
     BEHAVIOR_ANNOTATION,
     CRASH_AFTER_ANNOTATION,
     CRASHLOOP,
     NEVER_READY,
 )
-from exporter.sim.store import Store
-from exporter.sim.util import JsonDict, as_int, clone, rfc3339
-from exporter.sim.world_catalog import (
+from kubesim.store import Store
+from kubesim.util import JsonDict, as_int, clone, rfc3339
+from kubesim.world_catalog import (
     APPS,
     COMMIT_SHA,
     COMMIT_TIME,
@@ -51,15 +49,7 @@ from exporter.sim.world_catalog import (
     workload_labels,
 )
 
-__all__ = [
-    "DURATION_ANNOTATION",
-    "OUTCOME_ANNOTATION",
-    "Action",
-    "World",
-    "make_deployment",
-    "make_pod",
-    "make_replicaset",
-]
+__all__ = ["Action", "World"]
 
 DAY_S = 86400.0
 RESOURCE_OF = {
@@ -541,26 +531,3 @@ class World:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-
-
-def make_job(
-    name: str, namespace: str, *, outcome: str = "succeed", duration_s: float = 5.0
-) -> JsonDict:
-    """A Job the simulated Job controller will finish with `outcome` after `duration_s`."""
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "annotations": {OUTCOME_ANNOTATION: outcome, DURATION_ANNOTATION: str(duration_s)},
-        },
-        "spec": {
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "task", "image": "busybox:1.36", "command": ["true"]}],
-                }
-            }
-        },
-    }

@@ -6,8 +6,8 @@ BackoffLimitExceeded; `daylight.sim/duration-seconds` sets how long it runs (def
 
 from __future__ import annotations
 
-from exporter.sim.controllers.common import Context, status_patch
-from exporter.sim.util import JsonDict, annotations_of, as_int, clone, parse_rfc3339, rfc3339
+from kubesim.controllers.common import Context, status_patch
+from kubesim.util import JsonDict, annotations_of, as_int, clone, parse_rfc3339, rfc3339
 
 OUTCOME_ANNOTATION = "daylight.sim/outcome"
 DURATION_ANNOTATION = "daylight.sim/duration-seconds"

@@ -6,8 +6,8 @@ is how a client can tell "not installed" from a transient 404.
 
 from __future__ import annotations
 
-from exporter.sim.resources import Registry, ResourceType
-from exporter.sim.util import JsonDict
+from kubesim.resources import Registry, ResourceType
+from kubesim.util import JsonDict
 
 VERSION_INFO: JsonDict = {
     "major": "1",

@@ -7,15 +7,13 @@ list served a hundred times) is serialised once.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import msgspec
 
-from exporter.sim.util import JsonDict
-
-if TYPE_CHECKING:
-    from exporter.sim.store import Store
+from kubesim.util import JsonDict
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
@@ -81,10 +79,13 @@ class Subscription:
 
     Dropping rather than blocking is what the real watch cache does with slow consumers: the
     stream is closed and the client has to re-watch from the last resourceVersion it saw.
+
+    `on_close` is called once, when the subscription closes (the store forgets it there), so
+    this module needs nothing from the store: the store depends on events, not the reverse.
     """
 
-    def __init__(self, store: Store, resource: str, limit: int) -> None:
-        self.store = store
+    def __init__(self, resource: str, limit: int, on_close: Callable[[Subscription], None]) -> None:
+        self.on_close = on_close
         self.resource = resource
         self.limit = limit
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue()
@@ -109,4 +110,4 @@ class Subscription:
         if not self.closed:
             self.closed = True
             self.queue.put_nowait(CLOSED)
-            self.store.unsubscribe(self)
+            self.on_close(self)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.sim.resources import KEPTN_LIFECYCLE, KEPTN_METRICS
-from exporter.sim.util import JsonDict
+from kubesim.resources import KEPTN_LIFECYCLE, KEPTN_METRICS
+from kubesim.util import JsonDict
 
 ENVIRONMENT_LABEL = "daylight.dev/environment"
 COMMIT_TIME = "daylight.dev/commit-time"

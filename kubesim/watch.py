@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 from aiohttp import web
 
-from exporter.sim import errors
-from exporter.sim.events import CLOSED, POKE, Subscription, WatchEvent
-from exporter.sim.faults import MALFORMED_LINE
-from exporter.sim.resources import ResourceType
-from exporter.sim.selectors import LabelSelector, parse_field_selector, parse_label_selector
-
-if TYPE_CHECKING:
-    from exporter.sim.server import SimServer
+from kubesim import errors
+from kubesim.events import CLOSED, POKE, Subscription, WatchEvent
+from kubesim.faults import MALFORMED_LINE, Faults
+from kubesim.resources import ResourceType
+from kubesim.selectors import LabelSelector, parse_field_selector, parse_label_selector
+from kubesim.store import Store
 
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _BATCH_BYTES = 64 * 1024
@@ -37,6 +36,39 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 def parse_bool(value: str | None) -> bool:
     return value in _TRUE
+
+
+class WatchHost(Protocol):
+    """What a watch stream needs from the server serving it (`SimServer` is one).
+
+    Declared here, so this module depends on the store and the faults but never on
+    server.py: the server imports the watch code, not the reverse.
+    """
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def faults(self) -> Faults: ...
+
+    @property
+    def events_sent(self) -> Counter[str]: ...
+
+    @property
+    def bookmarks_sent(self) -> Counter[str]: ...
+
+    @property
+    def disconnects(self) -> Counter[str]: ...
+
+    @property
+    def bookmark_interval_s(self) -> float: ...
+
+    @property
+    def default_watch_timeout_s(self) -> float | None: ...
+
+    def register_stream(self, stream: WatchStream) -> None: ...
+
+    def unregister_stream(self, stream: WatchStream) -> None: ...
 
 
 class _Abort(Exception):
@@ -50,7 +82,7 @@ def _line(event_type: bytes, obj: bytes) -> bytes:
 class WatchStream:
     def __init__(
         self,
-        server: SimServer,
+        server: WatchHost,
         request: web.BaseRequest,
         response: web.StreamResponse,
         rt: ResourceType,
@@ -176,7 +208,7 @@ async def _expired_response(request: web.BaseRequest, error: errors.ApiError) ->
 
 
 async def serve_watch(
-    server: SimServer,
+    server: WatchHost,
     request: web.BaseRequest,
     rt: ResourceType,
     namespace: str | None,
@@ -239,7 +271,7 @@ async def serve_watch(
 
 
 async def _stream_live(
-    server: SimServer, stream: WatchStream, timeout_s: float | None, bookmarks: bool
+    server: WatchHost, stream: WatchStream, timeout_s: float | None, bookmarks: bool
 ) -> None:
     loop_time = time.monotonic
     deadline = loop_time() + timeout_s if timeout_s is not None else None

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 
-from exporter.sim import errors
-from exporter.sim.controllers.common import (
+from kubesim import errors
+from kubesim.controllers.common import (
     Context,
     condition,
     find_condition,
@@ -29,8 +29,8 @@ from exporter.sim.controllers.common import (
     template_hash,
     without_empty,
 )
-from exporter.sim.controllers.replicaset import POD_TEMPLATE_HASH
-from exporter.sim.util import JsonDict, as_int, clone, owner_ref, parse_rfc3339
+from kubesim.controllers.replicaset import POD_TEMPLATE_HASH
+from kubesim.util import JsonDict, as_int, clone, owner_ref, parse_rfc3339
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"

@@ -18,11 +18,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from exporter.sim import errors
-from exporter.sim.defaults import DEFAULTERS
-from exporter.sim.events import Entry, EventType, Subscription, WatchEvent
-from exporter.sim.resources import Registry, ResourceType
-from exporter.sim.util import SAFE_ALPHABET, JsonDict, clone, controller_uid, rfc3339
+from kubesim import errors
+from kubesim.defaults import DEFAULTERS
+from kubesim.events import Entry, EventType, Subscription, WatchEvent
+from kubesim.resources import Registry, ResourceType
+from kubesim.util import SAFE_ALPHABET, JsonDict, clone, controller_uid, rfc3339
 
 _META_ORDER = (
     "name",
@@ -217,7 +217,7 @@ class Store:
             if since < bucket.compacted_rv:
                 raise errors.expired(f"too old resource version: {since} ({bucket.compacted_rv})")
             initial = [e for e in bucket.history if e.rv > since]
-        sub = Subscription(self, resource, self.watch_queue_limit)
+        sub = Subscription(resource, self.watch_queue_limit, on_close=self.unsubscribe)
         bucket.subscribers.add(sub)
         return initial, sub
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.sim.util import JsonDict
+from kubesim.util import JsonDict
 
 
 class ApiError(Exception):

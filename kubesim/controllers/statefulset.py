@@ -8,17 +8,17 @@ waits for.
 
 from __future__ import annotations
 
-from exporter.sim.controllers import podsync
-from exporter.sim.controllers.common import Context, status_patch, without_empty
-from exporter.sim.controllers.revisions import (
+from kubesim.controllers import podsync
+from kubesim.controllers.common import Context, status_patch, without_empty
+from kubesim.controllers.revisions import (
     STS_HASH_LABEL,
     ensure_revision,
     revisions_of,
     template_of,
     truncate_history,
 )
-from exporter.sim.podmodel import PodRecord
-from exporter.sim.util import JsonDict, as_int, owner_ref
+from kubesim.podmodel import PodRecord
+from kubesim.util import JsonDict, as_int, owner_ref
 
 POD_REVISION_LABEL = "controller-revision-hash"
 _LONG_AGO_S = 3600.0

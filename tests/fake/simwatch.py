@@ -1,4 +1,4 @@
-"""Helpers for tests that talk to the simulated API server over HTTP."""
+"""Reading a watch stream from the simulated API server over HTTP, for the sim tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from exporter.sim.util import JsonDict
+from kubesim.util import JsonDict
 
 
 @dataclass(slots=True)

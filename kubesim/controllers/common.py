@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.sim.podmodel import PodRecord, crash_after, ip_for
-from exporter.sim.store import Store
-from exporter.sim.util import SAFE_ALPHABET, JsonDict, clone, rfc3339, safe_hash
+from kubesim.podmodel import PodRecord, crash_after, ip_for
+from kubesim.store import Store
+from kubesim.util import SAFE_ALPHABET, JsonDict, clone, rfc3339, safe_hash
 
 KIND_TO_RESOURCE = {
     "Deployment": "deployments",

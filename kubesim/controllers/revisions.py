@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 
-from exporter.sim import errors
-from exporter.sim.controllers.common import Context
-from exporter.sim.store import Store
-from exporter.sim.util import JsonDict, as_int, clone, owner_ref, safe_hash
+from kubesim import errors
+from kubesim.controllers.common import Context
+from kubesim.store import Store
+from kubesim.util import JsonDict, as_int, clone, owner_ref, safe_hash
 
 STS_HASH_LABEL = "controller.kubernetes.io/hash"
 DS_HASH_LABEL = "controller-revision-hash"

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from exporter.sim.controllers import Controllers
-from exporter.sim.faults import Faults
-from exporter.sim.resources import Registry
-from exporter.sim.server import SimServer
-from exporter.sim.store import Store
-from exporter.sim.world import Action, World
+from kubesim.controllers import Controllers
+from kubesim.faults import Faults
+from kubesim.resources import Registry
+from kubesim.server import SimServer
+from kubesim.store import Store
+from kubesim.world import Action, World
 
 __all__ = [
     "Action",

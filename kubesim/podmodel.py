@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from exporter.sim.util import JsonDict, annotations_of
+from kubesim.util import JsonDict, annotations_of
 
 BEHAVIOR_ANNOTATION = "daylight.sim/behavior"
 CRASH_AFTER_ANNOTATION = "daylight.sim/crash-after-seconds"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from exporter.sim import errors
-from exporter.sim.util import JsonDict, clone
+from kubesim import errors
+from kubesim.util import JsonDict, clone
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.sim.resources import Registry, ResourceType
+from kubesim.resources import Registry, ResourceType
 
 # Subresources of the namespace object itself; anything else after /namespaces/{ns}/ is a
 # namespaced collection.

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 
 import msgspec
 
-from exporter.sim import errors
-from exporter.sim.events import Entry
-from exporter.sim.faults import Faults
-from exporter.sim.resources import ResourceType
-from exporter.sim.selectors import parse_field_selector, parse_label_selector
-from exporter.sim.store import Store
-from exporter.sim.util import JsonDict
+from kubesim import errors
+from kubesim.events import Entry
+from kubesim.faults import Faults
+from kubesim.resources import ResourceType
+from kubesim.selectors import parse_field_selector, parse_label_selector
+from kubesim.store import Store
+from kubesim.util import JsonDict
 
 _TOKEN_VERSION = "meta.k8s.io/v1"
 

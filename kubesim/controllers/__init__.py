@@ -17,17 +17,17 @@ import random
 import time
 from collections.abc import Callable
 
-from exporter.sim import errors
-from exporter.sim.controllers import podsync
-from exporter.sim.controllers.common import KIND_TO_RESOURCE, Context, ControllerOptions, PodBook
-from exporter.sim.controllers.daemonset import reconcile_daemonset
-from exporter.sim.controllers.deployment import reconcile_deployment
-from exporter.sim.controllers.job import reconcile_job
-from exporter.sim.controllers.replicaset import reconcile_replicaset
-from exporter.sim.controllers.statefulset import reconcile_statefulset
-from exporter.sim.events import WatchEvent
-from exporter.sim.store import Store
-from exporter.sim.util import JsonDict, meta
+from kubesim import errors
+from kubesim.controllers import podsync
+from kubesim.controllers.common import KIND_TO_RESOURCE, Context, ControllerOptions, PodBook
+from kubesim.controllers.daemonset import reconcile_daemonset
+from kubesim.controllers.deployment import reconcile_deployment
+from kubesim.controllers.job import reconcile_job
+from kubesim.controllers.replicaset import reconcile_replicaset
+from kubesim.controllers.statefulset import reconcile_statefulset
+from kubesim.events import WatchEvent
+from kubesim.store import Store
+from kubesim.util import JsonDict, meta
 
 __all__ = ["ControllerOptions", "Controllers"]
 

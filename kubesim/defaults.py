@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from exporter.sim.util import JsonDict
+from kubesim.util import JsonDict
 
 _PROBE_DEFAULTS = (
     ("timeoutSeconds", 1),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from exporter.sim.controllers import podsync
-from exporter.sim.controllers.common import Context, status_patch, without_empty
-from exporter.sim.podmodel import PodRecord, PodState
-from exporter.sim.util import JsonDict, as_int, owner_ref, parse_rfc3339
+from kubesim.controllers import podsync
+from kubesim.controllers.common import Context, status_patch, without_empty
+from kubesim.podmodel import PodRecord, PodState
+from kubesim.util import JsonDict, as_int, owner_ref, parse_rfc3339
 
 POD_TEMPLATE_HASH = "pod-template-hash"
 _LONG_AGO_S = 3600.0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from exporter.sim import errors
-from exporter.sim.controllers.common import Context
-from exporter.sim.podgen import pod_object, pod_status
-from exporter.sim.podmodel import PodRecord, PodState, pod_state
+from kubesim import errors
+from kubesim.controllers.common import Context
+from kubesim.podgen import pod_object, pod_status
+from kubesim.podmodel import PodRecord, PodState, pod_state
 
 
 def states(ctx: Context, records: Iterable[PodRecord]) -> dict[str, PodState]:

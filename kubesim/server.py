@@ -20,14 +20,14 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from exporter.sim import discovery, errors
-from exporter.sim.faults import PAGE_NOT_FOUND, Faults, Injected, forbidden_answer
-from exporter.sim.listing import get_body, list_body
-from exporter.sim.paths import parse_target, resolve, split_api_path
-from exporter.sim.resources import ResourceType
-from exporter.sim.store import Store
-from exporter.sim.util import JsonDict
-from exporter.sim.watch import WatchStream, parse_bool, serve_watch
+from kubesim import discovery, errors
+from kubesim.faults import PAGE_NOT_FOUND, Faults, Injected, forbidden_answer
+from kubesim.listing import get_body, list_body
+from kubesim.paths import parse_target, resolve, split_api_path
+from kubesim.resources import ResourceType
+from kubesim.store import Store
+from kubesim.util import JsonDict
+from kubesim.watch import WatchStream, parse_bool, serve_watch
 
 GZIP_MIN_BYTES = 128 * 1024  # the real server's threshold for compressing responses
 SERVICE_ACCOUNT = "system:serviceaccount:daylight:daylight"
