@@ -3,86 +3,43 @@
 ``KeptnChecks`` is fed every event after the model applied it (start-up list included) and
 does three read-only things:
 
-- reads task Job outcomes (:mod:`exporter.evaluations.tasks`): a failed post-deployment task
-  is a failed change, reason ``task_failed``;
+- reads task Job outcomes (:mod:`exporter.checks.tasks`): a failed post-deployment task is
+  a failed change, reason ``task_failed``;
 - runs evaluations (:mod:`exporter.evaluations.engine`) when a deployment starts (pre) and
   completes (post): a failed post-deployment evaluation is a failed change, reason
   ``evaluation_failed``;
 - keeps what happened for the ``daylight_tasks_total`` / ``daylight_evaluations_total``
   self-metrics and the deployment trace's phase spans.
 
-Wiring (see the module's ``phases`` and ``collector``)::
+Wiring (``exporter.app`` does it)::
 
     checks = KeptnChecks(model, allowed_namespaces=..., evaluation=EvaluationConfig(...))
-    # after every model.apply(event):      checks.on_event(event)
-    # start/stop with the runtime:         await checks.start(); await checks.stop()
-    # self-metrics registry:               registry.register(checks.collector())
-    # trace phases:                        TraceEmitter(phases=checks.trace_phases)
+    pipeline.subscribers.append(checks)             # every event, with the model's facts
+    supervisor.start("checks clock", checks.tick_forever); ...; await checks.stop()
+    selfmetrics.Checks(checks.stats)                # daylight_tasks_total and friends
+    TraceEmitter(phases=checks.trace_phases)        # task and evaluation spans
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 
 from exporter.checks.keptn import NamespaceGate
+from exporter.checks.lifecycle import LifecycleTracker, Transition
+from exporter.checks.phases import Phase, rollout_phases
+from exporter.checks.records import CheckLedger, CheckStats
+from exporter.checks.tasks import TaskResults
 from exporter.evaluations.engine import EvaluationConfig, EvaluationRunner
-from exporter.evaluations.lifecycle import LifecycleTracker, Transition
-from exporter.evaluations.records import CheckCollector, CheckLedger, CheckStats
-from exporter.evaluations.tasks import TaskResults
-from exporter.events.envelope import ObjectEvent
-from exporter.events.objects import Job, KeptnObject, Namespace, Workload
-from exporter.events.timeutil import parse_duration
+from exporter.events.envelope import EventType, ObjectEvent
+from exporter.events.objects import Job, KeptnObject, Namespace
 from exporter.model.engine import DoraModel
+from exporter.model.facts import Fact
 from exporter.model.records import AppDeployment
-from exporter.outputs.traces import Phase, rollout_phases
 
 log = logging.getLogger("daylight.checks")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``daylight run`` for checks (each also DAYLIGHT_<FLAG> through the CLI)."""
-    g = parser.add_argument_group("pre/post-deployment checks (Keptn tasks and evaluations)")
-    g.add_argument(
-        "--allowed-namespaces",
-        type=lambda text: tuple(p.strip() for p in text.split(",") if p.strip()),
-        default=(),
-        metavar="NS[,NS]",
-        help="run evaluations in these namespaces, and in namespaces annotated "
-        "keptn.sh/lifecycle-toolkit=enabled (default: annotated namespaces only)",
-    )
-    g.add_argument(
-        "--evaluations",
-        choices=("on", "off"),
-        default="on",
-        help="run KeptnEvaluationDefinitions when deployments start and complete "
-        "(default: %(default)s)",
-    )
-    g.add_argument(
-        "--prometheus-url",
-        default="",
-        metavar="URL",
-        help="Prometheus (or Thanos) for inline evaluation queries without a "
-        "KeptnMetricsProvider (default: none)",
-    )
-    g.add_argument(
-        "--evaluation-timeout",
-        type=_seconds,
-        default=10.0,
-        metavar="DURATION",
-        help="timeout of one evaluation query (default: 10s)",
-    )
-
-
-def _seconds(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class KeptnChecks:
@@ -108,31 +65,13 @@ class KeptnChecks:
         self.runner = EvaluationRunner(
             model, self.gate, self.ledger, self.stats, evaluation, clock=clock
         )
-        self._ticker: asyncio.Task[None] | None = None
 
-    @classmethod
-    def from_args(cls, model: DoraModel, args: argparse.Namespace) -> KeptnChecks:
-        """Built from the flags of :func:`add_arguments` (absent ones take their defaults)."""
-        return cls(
-            model,
-            allowed_namespaces=tuple(getattr(args, "allowed_namespaces", ()) or ()),
-            evaluation=EvaluationConfig(
-                default_server=getattr(args, "prometheus_url", "") or "",
-                query_timeout_s=float(getattr(args, "evaluation_timeout", 10.0) or 10.0),
-            ),
-            evaluations=getattr(args, "evaluations", "on") != "off",
-        )
-
-    def on_event(self, event: ObjectEvent) -> None:
-        """Call after ``model.apply(event)`` for every event, start-up list included."""
+    def on_event(self, event: ObjectEvent, facts: Sequence[Fact]) -> None:
+        """A pipeline subscriber: every event after the model applied it, start-up included."""
         obj = event.obj
-        deleted = event.type == "DELETED"
-        if isinstance(obj, Workload):
-            transitions = self.tracker.on_workload(
-                obj.metadata.uid, event.time, initial=event.initial
-            )
-            self._start(transitions)
-        elif isinstance(obj, Job):
+        deleted = event.type == EventType.DELETED
+        self._start(self.tracker.on_event(event, facts))
+        if isinstance(obj, Job):
             self.tasks.on_job(obj, event.type, event.time, event.initial)
         elif isinstance(obj, Namespace):
             self.gate.observe(obj.metadata, deleted)
@@ -151,28 +90,14 @@ class KeptnChecks:
     def tick(self, now: float) -> None:
         self._start(self.tracker.tick(now))
 
-    async def start(self) -> None:
-        if self._ticker is None:
-            self._ticker = asyncio.create_task(self._tick_forever(), name="checks clock")
-
-    async def _tick_forever(self) -> None:
+    async def tick_forever(self) -> None:
+        """The checks' clock (pending pre phases); run it as a supervised task."""
         while True:
             await asyncio.sleep(self.tick_s)
-            try:
-                self.tick(self.clock())
-            except Exception:  # never let the clock die
-                log.exception("checks tick failed")
+            self.tick(self.clock())
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
         await self.runner.stop()
-
-    def collector(self) -> CheckCollector:
-        return CheckCollector(self.stats, evaluations=self.evaluations_enabled)
 
     def phases(self, group: AppDeployment) -> list[Phase]:
         """The check phase spans of ``group`` (tasks and evaluations, finished or not)."""

@@ -25,15 +25,9 @@ from dataclasses import dataclass, field
 
 from exporter.checks import keptn
 from exporter.checks.keptn import NamespaceGate
-from exporter.evaluations.lifecycle import Transition
+from exporter.checks.lifecycle import Transition
+from exporter.checks.records import CheckLedger, CheckOutcome, CheckRecord, CheckStats
 from exporter.evaluations.prometheus import AGGREGATIONS, PrometheusClient, valid_server
-from exporter.evaluations.records import (
-    FAILED,
-    SUCCEEDED,
-    CheckLedger,
-    CheckRecord,
-    CheckStats,
-)
 from exporter.evaluations.targets import InvalidTarget, parse_target
 from exporter.events.objects import (
     EvaluationDefinitionSpec,
@@ -79,7 +73,7 @@ class ObjectiveResult:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    outcome: str  # SUCCEEDED | FAILED
+    outcome: CheckOutcome  # SUCCEEDED or FAILED
     reason: str = ""
     message: str = ""
     values: dict[str, float] = field(default_factory=dict)
@@ -202,7 +196,7 @@ class EvaluationRunner:
             log.exception(
                 "evaluation %s of %s/%s crashed", name, target.namespace, target.owner_name
             )
-            verdict = Verdict(FAILED, "internal_error", f"{type(exc).__name__}: {exc}")
+            verdict = Verdict(CheckOutcome.FAILED, "internal_error", f"{type(exc).__name__}: {exc}")
         now = self.clock()
         record.outcome, record.finished_at = verdict.outcome, now
         record.reason, record.message, record.values = (
@@ -212,7 +206,7 @@ class EvaluationRunner:
         )
         phase = transition.phase
         self.stats.evaluations[(phase, verdict.outcome)] += 1
-        if verdict.outcome == SUCCEEDED:
+        if verdict.outcome == CheckOutcome.SUCCEEDED:
             log.info(
                 "evaluation %s (%s) of %s/%s passed after %d attempt(s): %s",
                 name,
@@ -254,7 +248,7 @@ class EvaluationRunner:
             if len(objectives) > MAX_OBJECTIVES:
                 raise _Fail("invalid_definition", f"more than {MAX_OBJECTIVES} objectives")
         except _Fail as failure:
-            return Verdict(FAILED, failure.reason, failure.message)
+            return Verdict(CheckOutcome.FAILED, failure.reason, failure.message)
         results: list[ObjectiveResult] = []
         attempt = 0
         for attempt in range(1, retries + 2):
@@ -265,7 +259,7 @@ class EvaluationRunner:
             )
             values = {r.label: r.value for r in results if r.value is not None}
             if all(r.status == PASSED for r in results):
-                return Verdict(SUCCEEDED, values=values, attempts=attempt)
+                return Verdict(CheckOutcome.SUCCEEDED, values=values, attempts=attempt)
             if any(not r.retry for r in results) or attempt > retries:
                 break
             await self.sleep(interval)
@@ -444,7 +438,7 @@ def _failure(results: list[ObjectiveResult], attempts: int) -> Verdict:
     failing.sort(key=lambda r: order.index(r.status) if r.status in order else -1)
     first = failing[0] if failing else ObjectiveResult("", "internal_error", message="no result")
     message = "; ".join(r.message for r in failing if r.message)[:500]
-    return Verdict(FAILED, first.status, message, values, attempts)
+    return Verdict(CheckOutcome.FAILED, first.status, message, values, attempts)
 
 
 def _values(values: dict[str, float]) -> str:

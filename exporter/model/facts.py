@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.model.records import AppDeployment, AppKey, WorkloadDeployment
+from exporter.model.records import AppDeployment, AppKey, WorkloadDeployment, WorkloadKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class RolloutSuperseded:
 class WorkloadListed:
     """A workload found at start-up, with the rollout in flight and the deployed one."""
 
-    uid: str
+    key: WorkloadKey
     active: WorkloadDeployment | None
     current: WorkloadDeployment | None
 

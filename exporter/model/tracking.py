@@ -79,7 +79,7 @@ class WorkloadTracking:
         else:
             self.rollouts.evaluate(tracked, workload, event.time, event.initial)
         if event.initial:
-            self.facts.add(WorkloadListed(meta.uid, tracked.active, tracked.current))
+            self.facts.add(WorkloadListed(tracked.key, tracked.active, tracked.current))
 
     def _preexisting(self, workload: Workload, event: ObjectEvent) -> bool:
         if event.initial:

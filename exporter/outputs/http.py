@@ -9,11 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from exporter.events.timeutil import parse_duration
+from exporter.model.engine import DoraModel
 from exporter.model.windows import DAY
+from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.report import build_report
-from exporter.outputs.selfmetrics import SelfState, build_registry, render_self
+from exporter.outputs.selfmetrics import render_self
 
 log = logging.getLogger("daylight.http")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -22,16 +25,16 @@ GZIP_OVER = 64 * 1024
 
 @dataclass(slots=True)
 class HttpApi:
-    state: SelfState
+    model: DoraModel
+    renderer: MetricsRenderer
+    registry: CollectorRegistry
     ready: Callable[[], tuple[bool, list[str]]]
     clock: Callable[[], float] = time.time
     dora_report: str = "2023"
 
     def app(self) -> web.Application:
-        registry = build_registry(self.state)
-
         async def metrics(request: web.Request) -> web.StreamResponse:
-            body = self.state.renderer.render(self.clock()) + render_self(registry)
+            body = self.renderer.render(self.clock()) + render_self(self.registry)
             response = web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
             if len(body) > GZIP_OVER and "gzip" in request.headers.get("Accept-Encoding", ""):
                 response.enable_compression(web.ContentCoding.gzip)
@@ -53,7 +56,7 @@ class HttpApi:
                 return web.json_response({"error": str(exc)}, status=400)
             if window <= 0 or window > 400 * DAY:
                 return web.json_response({"error": "window must be within (0, 400d]"}, status=400)
-            report = build_report(self.state.model, self.clock(), window, self.dora_report)
+            report = build_report(self.model, self.clock(), window, self.dora_report)
             return web.Response(text=json.dumps(report), content_type="application/json")
 
         app = web.Application(client_max_size=1024 * 1024)

@@ -25,13 +25,12 @@ variables, no annotations other than the ``traceparent`` turned into a span link
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -42,6 +41,8 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.util.types import AttributeValue
 
 from exporter import __version__
+from exporter.checks.phases import Phase, PhaseSource, PhaseStatus, rollout_phases
+from exporter.events.tracecontext import span_id_of, trace_id_of
 from exporter.model.records import (
     FACT_DEPLOYMENT,
     FACT_FAILURE_PREFIX,
@@ -53,13 +54,6 @@ from exporter.model.records import (
 )
 
 # Facts a trace is sent as (see the module docstring).
-
-# Phase names, in the order a Keptn-style deployment runs them (span names of phase spans).
-PRE_DEPLOYMENT_TASKS = "pre_deployment_tasks"
-PRE_DEPLOYMENT_EVALUATIONS = "pre_deployment_evaluations"
-ROLLOUT = "rollout"
-POST_DEPLOYMENT_TASKS = "post_deployment_tasks"
-POST_DEPLOYMENT_EVALUATIONS = "post_deployment_evaluations"
 
 PROTOCOLS = ("http/protobuf", "grpc")
 SCOPE = InstrumentationScope("daylight.deployments", __version__)
@@ -73,7 +67,6 @@ _K8S_KINDS = {
     "Job": "k8s.job.name",
     "CronJob": "k8s.cronjob.name",
 }
-_HEX32 = re.compile(r"[0-9a-f]{32}")
 # W3C Trace Context: version-traceid-parentid-flags, lowercase hex only.
 # A version above 00 may append fields after a dash (printable ASCII, no spaces).
 _TRACEPARENT = re.compile(
@@ -81,49 +74,6 @@ _TRACEPARENT = re.compile(
 )
 
 AttrDict = dict[str, AttributeValue]
-PhaseStatus = Literal["ok", "error", "unset"]
-
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    """One phase span: the extension point for pre/post tasks and evaluations.
-
-    ``workload`` places it under that workload's span (``None``: under the app's root span,
-    as Keptn's app-level tasks). ``key`` tells apart phases of the same name under the same
-    parent (a task's name): (parent, name, key) must be unique, it makes the span id.
-    """
-
-    name: str
-    start: float
-    end: float
-    status: PhaseStatus = "unset"
-    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
-    workload: WorkloadKey | None = None
-    key: str = ""
-    description: str = ""
-
-
-PhaseSource = Callable[[AppDeployment], Iterable[Phase]]
-
-
-def rollout_phases(group: AppDeployment) -> list[Phase]:
-    """The default phases: one ``rollout`` span per workload deployment."""
-    phases = []
-    for w in group.active_workloads:
-        failed = w.outcome is Outcome.FAILED
-        attributes: AttrDict = {"daylight.workload.revision": w.revision} if w.revision else {}
-        phases.append(
-            Phase(
-                ROLLOUT,
-                w.started_at,
-                w.finished_at if w.finished_at is not None else w.started_at,
-                "error" if failed else "unset",
-                attributes,
-                workload=w.key,
-                description=(w.failure_reason or "rollout_failed") if failed else "",
-            )
-        )
-    return phases
 
 
 # --- facts -------------------------------------------------------------------------------
@@ -135,21 +85,6 @@ def trace_facts(group: AppDeployment) -> frozenset[str]:
 
 
 # --- ids ---------------------------------------------------------------------------------
-
-
-def trace_id_of(identity: str) -> int:
-    """The trace id: the identity itself when it is 32 hex chars (128 bits), else a hash."""
-    lowered = identity.lower()
-    if _HEX32.fullmatch(lowered) and int(lowered, 16):
-        return int(lowered, 16)
-    digest = hashlib.sha256(f"daylight-trace/{identity}".encode()).digest()
-    return int.from_bytes(digest[:16], "big") or 1
-
-
-def span_id_of(identity: str, *parts: str) -> int:
-    """A deterministic, non-zero 64-bit span id from the identity and the span's role."""
-    seed = "\x1f".join((identity, *parts))
-    return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big") or 1
 
 
 def _root_id(identity: str) -> int:
@@ -191,9 +126,9 @@ def _ns(seconds: float) -> int:
 
 
 def _status(status: PhaseStatus, description: str = "") -> Status:
-    if status == "error":
+    if status is PhaseStatus.ERROR:
         return Status(StatusCode.ERROR, description or None)
-    if status == "ok":
+    if status is PhaseStatus.OK:
         return Status(StatusCode.OK)
     return Status(StatusCode.UNSET)
 

@@ -1,4 +1,4 @@
-"""The exporter's informers + model + KeptnChecks, wired the way `daylight run` should be.
+"""The exporter's pipeline + model + KeptnChecks, wired the way `daylight run` wires them.
 
 Used by the sim and real-cluster tests to see task and evaluation outcomes land in the DORA
 model exactly as they would in the exporter process.
@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.app.guard import Supervisor
+from exporter.app.pipeline import Pipeline
 from exporter.evaluations.checks import KeptnChecks
 from exporter.evaluations.engine import EvaluationConfig
-from exporter.events.envelope import ObjectEvent
 from exporter.kube.client import ApiClient
 from exporter.kube.config import ClusterAccess
-from exporter.kube.informer import Disabled, Informer
-from exporter.kube.resources import WATCHED
+from exporter.kube.informer import Informer
+from exporter.kube.scope import WatchScope, build_informers
 from exporter.model.engine import DoraModel, ModelConfig
 from exporter.model.records import AppDeployment, AppKey
 
@@ -32,7 +33,7 @@ class Exporter:
     clock: Callable[[], float] = time.time
     model: DoraModel = field(default_factory=lambda: DoraModel(ModelConfig()))
     informers: list[Informer] = field(default_factory=list)
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    supervisor: Supervisor = field(default_factory=Supervisor)
 
     def __post_init__(self) -> None:
         self.checks = KeptnChecks(
@@ -45,39 +46,15 @@ class Exporter:
         self.client = ApiClient(self.access)
 
     async def start(self) -> None:
-        for resource in WATCHED:
-            scopes: tuple[str | None, ...] = (None,)
-            if self.namespaces and resource.namespaced:
-                scopes = self.namespaces
-            for ns in scopes:
-                self.informers.append(
-                    Informer(self.client, resource, namespace=ns, watch_timeout_s=30)
-                )
-        now = self.clock()
-        for informer in self.informers:
-            try:
-                items = await informer.initial_list()
-            except Disabled:
-                items = []
-            for obj in items:
-                self._feed(ObjectEvent(now, "ADDED", obj, initial=True))
-        self.model.settle()
-        for informer in self.informers:
-            informer.sink = self._sink
-            self.tasks.append(asyncio.create_task(informer.run()))
-        await self.checks.start()
-
-    def _feed(self, event: ObjectEvent) -> None:
-        self.model.apply(event)
-        self.checks.on_event(event)
-
-    def _sink(self, event_type: str, obj: Any, initial: bool) -> None:
-        self._feed(ObjectEvent(self.clock(), event_type, obj, initial))
+        self.pipeline = Pipeline(self.model, subscribers=[self.checks], clock=self.clock)
+        scope = WatchScope(namespaces=self.namespaces, watch_timeout_s=30)
+        self.informers = build_informers(self.client, scope)
+        await self.pipeline.sync(self.informers)
+        self.pipeline.watch(self.informers, self.supervisor)
+        self.supervisor.start("checks clock", self.checks.tick_forever)
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.supervisor.stop()
         await self.checks.stop()
         await self.client.close()
 

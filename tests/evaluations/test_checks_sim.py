@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.evaluations.engine import EvaluationConfig
 from exporter.events import keys
 from exporter.kube.config import ClusterAccess
+from exporter.outputs import selfmetrics
 from kubesim import SimCluster
 from tests.evaluations.fakeprom import FakePrometheus, vector
 from tests.evaluations.harness import Exporter, wait_for
@@ -106,7 +107,7 @@ async def test_evaluations_gate_nothing_but_fail_the_change(
             ("post_deployment_evaluations", "error"),
         }
         registry = CollectorRegistry()
-        registry.register(exporter.checks.collector())
+        registry.register(selfmetrics.Checks(exporter.checks.stats))
         text = generate_latest(registry).decode()
         assert 'daylight_evaluations_total{outcome="failed",phase="post"} 1.0' in text
         assert 'daylight_evaluation_failures_total{reason="objective_failed"} 1.0' in text
@@ -177,15 +178,14 @@ async def test_traces_wait_for_running_checks(sim: SimCluster, prom: FakePrometh
 
 
 def test_run_flags() -> None:
-    import argparse
-
-    from exporter.evaluations.checks import KeptnChecks, add_arguments
+    from exporter.app.cli import build_parser
+    from exporter.app.serving import checks_from
     from exporter.model.engine import DoraModel
 
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    parser = build_parser()
     args = parser.parse_args(
         [
+            "run",
             "--allowed-namespaces",
             "a,b",
             "--prometheus-url",
@@ -194,9 +194,9 @@ def test_run_flags() -> None:
             "3s",
         ]
     )
-    checks = KeptnChecks.from_args(DoraModel(), args)
+    checks = checks_from(DoraModel(), args)
     assert checks.gate.listed == {"a", "b"} and checks.evaluations_enabled
     assert checks.runner.config.default_server == "http://prometheus:9090"
     assert checks.runner.config.query_timeout_s == 3.0
-    off = KeptnChecks.from_args(DoraModel(), parser.parse_args(["--evaluations", "off"]))
+    off = checks_from(DoraModel(), parser.parse_args(["run", "--evaluations", "off"]))
     assert not off.evaluations_enabled

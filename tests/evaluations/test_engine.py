@@ -12,8 +12,8 @@ import msgspec
 import pytest
 
 from exporter.checks.keptn import NamespaceGate
+from exporter.checks.records import CheckLedger, CheckOutcome, CheckStats
 from exporter.evaluations.engine import EvaluationConfig, EvaluationRunner
-from exporter.evaluations.records import FAILED, SUCCEEDED, CheckLedger, CheckStats
 from exporter.events.objects import KeptnObject
 from exporter.model.engine import DoraModel
 from tests.evaluations.fakeprom import FakePrometheus, error, matrix, vector
@@ -77,7 +77,7 @@ async def test_keptn_metric_objective_passes(prom: FakePrometheus) -> None:
         definition("healthy", [{"keptnMetricRef": {"name": "targets"}, "evaluationTarget": ">=3"}]),
     )
     verdict = await r.evaluate(NS, "healthy")
-    assert verdict.outcome == SUCCEEDED and verdict.values == {"targets": 3.0}
+    assert verdict.outcome == CheckOutcome.SUCCEEDED and verdict.values == {"targets": 3.0}
     assert r.stats.queries == {"ok": 1}
 
 
@@ -92,14 +92,16 @@ async def test_inline_queries_find_their_server(prom: FakePrometheus) -> None:
         "by-ref", [{"query": "errors", "provider": {"name": "prom"}, "evaluationTarget": "<0.01"}]
     )
     r = runner(prom, by_source, by_ref, default_server=prom.url)
-    assert (await r.evaluate(NS, "by-source")).outcome == SUCCEEDED  # --prometheus-url
-    assert (await r.evaluate(NS, "by-ref")).outcome == SUCCEEDED
+    assert (await r.evaluate(NS, "by-source")).outcome == CheckOutcome.SUCCEEDED  # --prometheus-url
+    assert (await r.evaluate(NS, "by-ref")).outcome == CheckOutcome.SUCCEEDED
     named = runner(prom, by_source)
     named.observe(obj("KeptnMetricsProvider", "prometheus", {"targetServer": prom.url}), False)
-    assert (await named.evaluate(NS, "by-source")).outcome == SUCCEEDED  # provider named so
+    assert (
+        await named.evaluate(NS, "by-source")
+    ).outcome == CheckOutcome.SUCCEEDED  # provider named so
     alone = runner(prom, by_source)
     verdict = await alone.evaluate(NS, "by-source")
-    assert (verdict.outcome, verdict.reason) == (FAILED, "no_server")
+    assert (verdict.outcome, verdict.reason) == (CheckOutcome.FAILED, "no_server")
 
 
 async def test_retries_until_the_objective_is_met(prom: FakePrometheus) -> None:
@@ -110,7 +112,7 @@ async def test_retries_until_the_objective_is_met(prom: FakePrometheus) -> None:
         default_server=prom.url,
     )
     verdict = await r.evaluate(NS, "fast")
-    assert verdict.outcome == SUCCEEDED and verdict.attempts == 3
+    assert verdict.outcome == CheckOutcome.SUCCEEDED and verdict.attempts == 3
 
 
 async def test_retries_exhausted_fail_with_the_values(prom: FakePrometheus) -> None:
@@ -123,7 +125,11 @@ async def test_retries_exhausted_fail_with_the_values(prom: FakePrometheus) -> N
         default_server=prom.url,
     )
     verdict = await r.evaluate(NS, "fast")
-    assert (verdict.outcome, verdict.reason, verdict.attempts) == (FAILED, "objective_failed", 3)
+    assert (verdict.outcome, verdict.reason, verdict.attempts) == (
+        CheckOutcome.FAILED,
+        "objective_failed",
+        3,
+    )
     assert verdict.values == {"p99": 0.9}
     assert "0.9 does not meet 0..0.5" in verdict.message
     assert prom.calls["latency"] == 3
@@ -152,7 +158,7 @@ async def test_bad_answers_fail_with_a_reason(
         default_server=prom.url,
     )
     verdict = await r.evaluate(NS, "d")
-    assert (verdict.outcome, verdict.reason) == (FAILED, reason), verdict.message
+    assert (verdict.outcome, verdict.reason) == (CheckOutcome.FAILED, reason), verdict.message
     assert prom.calls["q"] == 2  # retried: the data may arrive
 
 
@@ -210,7 +216,10 @@ async def test_configuration_errors_fail_at_once(prom: FakePrometheus) -> None:
     for case, (name, spec) in cases.items():
         r = runner(prom, *([spec] if spec else []), default_server=prom.url)
         verdict = await r.evaluate(NS, name)
-        assert (verdict.outcome, verdict.reason) == (FAILED, expected[case]), (case, verdict)
+        assert (verdict.outcome, verdict.reason) == (CheckOutcome.FAILED, expected[case]), (
+            case,
+            verdict,
+        )
         assert verdict.message
     # a provider Daylight cannot query is reported as such
     r = runner(
@@ -236,7 +245,7 @@ async def test_range_metrics_are_aggregated(prom: FakePrometheus) -> None:
         definition("d", [{"keptnMetricRef": {"name": "peak"}, "evaluationTarget": "==5"}]),
     )
     verdict = await r.evaluate(NS, "d")
-    assert verdict.outcome == SUCCEEDED
+    assert verdict.outcome == CheckOutcome.SUCCEEDED
     (params,) = prom.ranges
     assert float(params["end"]) - float(params["start"]) == pytest.approx(600, abs=1)
     assert params["step"] == "30"
@@ -250,4 +259,4 @@ async def test_a_missing_definition_may_appear_within_the_grace(prom: FakePromet
     await asyncio.sleep(0.2)
     r.observe(definition("late", [{"query": "q", "evaluationTarget": ">0"}]), False)
     verdict = await asyncio.wait_for(task, 5)
-    assert verdict.outcome == SUCCEEDED
+    assert verdict.outcome == CheckOutcome.SUCCEEDED

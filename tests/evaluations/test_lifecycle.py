@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.evaluations.lifecycle import LifecycleTracker, Transition
-from exporter.events.envelope import ObjectEvent
-from exporter.events.objects import Workload
+from exporter.checks.lifecycle import LifecycleTracker, Transition
+from exporter.events.envelope import EventType, ObjectEvent
+from exporter.events.objects import ReplicaSet, Workload
 from exporter.kube import eventlog
 from exporter.model.engine import DoraModel
 from tests.scenario import T0, Deployment, Log, pod_template
@@ -19,9 +19,7 @@ def run(log: Log, tmp: Path, tracker: LifecycleTracker, *, start: int = 0) -> li
     events = list(eventlog.read(log.write(tmp / "log.jsonl")))
     for event in events[start:]:
         assert isinstance(event, ObjectEvent)
-        tracker.model.apply(event)
-        if isinstance(event.obj, Workload):
-            out += tracker.on_workload(event.obj.metadata.uid, event.time)
+        out += tracker.on_event(event, tracker.model.apply(event))
     return out
 
 
@@ -102,12 +100,10 @@ def test_catch_up_after_a_restart(tmp_path: Path) -> None:
     for event in eventlog.read(log.write(tmp_path / "log.jsonl")):
         assert isinstance(event, ObjectEvent)
         latest[(type(event.obj).__name__, event.obj.metadata.name)] = event.obj
-    for (kind, _), obj in sorted(latest.items(), key=lambda kv: kv[0][0] != "ReplicaSet"):
-        initial = ObjectEvent(T0.timestamp() + 60, "ADDED", obj, initial=True)  # type: ignore[arg-type]
-        model.apply(initial)
-        if kind == "Workload":
-            assert isinstance(obj, Workload)
-            assert tracker.on_workload(obj.metadata.uid, initial.time, initial=True) == []
+    for _, obj in sorted(latest.items(), key=lambda kv: kv[0][0] != "ReplicaSet"):
+        assert isinstance(obj, Workload | ReplicaSet)
+        initial = ObjectEvent(T0.timestamp() + 60, EventType.ADDED, obj, initial=True)
+        assert tracker.on_event(initial, model.apply(initial)) == []
     model.settle()
     recent = tracker.catch_up(T0.timestamp() + 60, window_s=300)
     assert phases(recent) == [("post", "1.0", "1")] and recent[0].initial

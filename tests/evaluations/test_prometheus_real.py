@@ -23,8 +23,8 @@ import msgspec
 import pytest
 
 from exporter.checks.keptn import NamespaceGate
+from exporter.checks.records import CheckLedger, CheckOutcome, CheckStats
 from exporter.evaluations.engine import EvaluationConfig, EvaluationRunner
-from exporter.evaluations.records import FAILED, SUCCEEDED, CheckLedger, CheckStats
 from exporter.events.objects import KeptnObject
 from exporter.model.engine import DoraModel
 
@@ -218,29 +218,33 @@ def runner(prometheus: str) -> EvaluationRunner:
 
 async def test_pass(r: EvaluationRunner) -> None:
     verdict = await r.evaluate(NS, "error-budget")
-    assert verdict.outcome == SUCCEEDED, verdict
+    assert verdict.outcome == CheckOutcome.SUCCEEDED, verdict
     assert verdict.values == {"error-ratio": pytest.approx(0.001)}
 
 
 async def test_fail(r: EvaluationRunner) -> None:
     verdict = await r.evaluate(NS, "fast-enough")
-    assert (verdict.outcome, verdict.reason, verdict.attempts) == (FAILED, "objective_failed", 2)
+    assert (verdict.outcome, verdict.reason, verdict.attempts) == (
+        CheckOutcome.FAILED,
+        "objective_failed",
+        2,
+    )
     assert verdict.values["p99"] > 0.5
 
 
 async def test_range_aggregation(r: EvaluationRunner) -> None:
     verdict = await r.evaluate(NS, "peak")
-    assert verdict.outcome == SUCCEEDED, verdict
+    assert verdict.outcome == CheckOutcome.SUCCEEDED, verdict
     assert 1.0 <= verdict.values["latency-peak"] <= 2.0  # the peak, not the latest value
 
 
 async def test_no_data(r: EvaluationRunner) -> None:
     verdict = await r.evaluate(NS, "no-data")
-    assert (verdict.outcome, verdict.reason) == (FAILED, "no_data")
+    assert (verdict.outcome, verdict.reason) == (CheckOutcome.FAILED, "no_data")
     assert r.stats.queries == {"no_data": 2}
 
 
 async def test_query_error(r: EvaluationRunner) -> None:
     verdict = await r.evaluate(NS, "broken-query")
-    assert (verdict.outcome, verdict.reason) == (FAILED, "query_error")
+    assert (verdict.outcome, verdict.reason) == (CheckOutcome.FAILED, "query_error")
     assert "bad_data" in verdict.message and "parse error" in verdict.message

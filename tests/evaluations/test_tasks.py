@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 
-from exporter.evaluations.records import FAILED, RUNNING, SUCCEEDED, CheckLedger, CheckStats
-from exporter.evaluations.tasks import TaskResults, job_outcome, task_job
+from exporter.checks.records import CheckLedger, CheckOutcome, CheckStats
+from exporter.checks.tasks import TaskResults, job_outcome, task_job
 from exporter.events.envelope import ObjectEvent
 from exporter.events.objects import Job
 from exporter.kube import eventlog
@@ -93,17 +93,17 @@ def test_keptn_and_daylight_task_jobs_are_recognised() -> None:
 
 
 def test_outcomes_from_conditions() -> None:
-    assert job_outcome(job("a"))[0] == RUNNING
+    assert job_outcome(job("a"))[0] == CheckOutcome.RUNNING
     done = job(
         "b", conditions=[{"type": "Complete", "status": "True", "lastTransitionTime": ts(5)}]
     )
-    assert job_outcome(done)[:2] == (SUCCEEDED, "")
+    assert job_outcome(done)[:2] == (CheckOutcome.SUCCEEDED, "")
     deadline = job(
         "c", conditions=[{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]
     )
-    assert job_outcome(deadline)[:2] == (FAILED, "timeout")
+    assert job_outcome(deadline)[:2] == (CheckOutcome.FAILED, "timeout")
     not_yet = job("d", conditions=[{"type": "Failed", "status": "False"}])
-    assert job_outcome(not_yet)[0] == RUNNING
+    assert job_outcome(not_yet)[0] == CheckOutcome.RUNNING
 
 
 def at(seconds: float) -> float:

@@ -17,7 +17,7 @@ import pytest
 
 from kubesim import SimCluster
 
-DAYLIGHT = [sys.executable, "-m", "exporter.cli"]
+DAYLIGHT = [sys.executable, "-m", "exporter.app.cli"]
 pytestmark = pytest.mark.timeout(120)
 
 

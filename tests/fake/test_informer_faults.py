@@ -19,7 +19,7 @@ from exporter.kube.informer import Backoff, Disabled, Informer
 from exporter.kube.resources import DEPLOYMENTS, KEPTN_APPS, PODS
 from exporter.model.engine import DoraModel
 from exporter.outputs.metrics import MetricsRenderer
-from exporter.outputs.selfmetrics import SelfState, build_registry, render_self
+from exporter.outputs.selfmetrics import build_registry, exporter_collectors, render_self
 from kubesim import SimCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -105,8 +105,13 @@ async def stop(task: asyncio.Task[None]) -> None:
 
 def self_metrics(informer: Informer) -> str:
     model = DoraModel()
-    state = SelfState(model, MetricsRenderer(model), lambda: [(informer.name, informer.stats)])
-    return render_self(build_registry(state)).decode()
+    collectors = exporter_collectors(
+        model,
+        MetricsRenderer(model),
+        mode="run",
+        informers=lambda: [(informer.name, informer.stats)],
+    )
+    return render_self(build_registry(collectors)).decode()
 
 
 async def test_list_paginates_into_one_consistent_snapshot(

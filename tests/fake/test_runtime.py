@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from exporter.app.runtime import LiveRuntime
 from exporter.events.external import parse_alerts
 from exporter.kube.config import ClusterAccess
+from exporter.kube.scope import WatchScope
 from exporter.model.engine import DoraModel, ModelConfig
 from exporter.outputs.traces import TraceEmitter
-from exporter.runtime import LiveRuntime, WatchOptions
 from kubesim import SimCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -61,7 +62,7 @@ async def test_namespace_and_label_filters(sim: SimCluster) -> None:
     sim.store.create("deployments", deployment("a2", "team-a", "a:1", tier="batch"))
     sim.store.create("deployments", deployment("b1", "team-b", "b:1", tier="web"))
     sim.store.create("deployments", deployment("k1", "kube-system", "k:1", tier="web"))
-    options = WatchOptions(
+    options = WatchScope(
         namespaces=("team-a", "kube-system"),
         exclude_namespaces=frozenset({"kube-system"}),
         label_selector="tier=web",

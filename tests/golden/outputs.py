@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest
-
-from exporter.commands import _replay_into
+from exporter.app.commands import replay_into
+from exporter.app.pipeline import Pipeline
 from exporter.evaluations.checks import KeptnChecks
-from exporter.events.envelope import EventType, ObjectEvent, SideInput
-from exporter.events.external import InvalidInput
+from exporter.events.envelope import EventType, ObjectEvent
 from exporter.kube import eventlog
 from exporter.kube.resources import WATCHED
 from exporter.model.engine import DoraModel
 from exporter.outputs.metrics import MetricsRenderer
 from exporter.outputs.report import build_report, render_table
-from exporter.outputs.selfmetrics import DaylightCollector, SelfState
+from exporter.outputs.selfmetrics import build_registry, exporter_collectors, render_self
 from exporter.state.store import StateStore
 
 DAY = 86400.0
 
 
-def _side_input(model: DoraModel, event: SideInput) -> None:
-    with contextlib.suppress(InvalidInput):  # counted by the model, as the replay does
-        model.apply_external(event.kind, event.body, event.time)
+def _pipeline(model: DoraModel) -> Pipeline:
+    """The feed every command uses, with task Job outcomes read (as the replay does)."""
+    return Pipeline(model, subscribers=[KeptnChecks(model, evaluations=False)])
 
 
 def _sync_into(model: DoraModel, path: Path) -> float | None:
     """The log's first instant as the start-up list (history), the rest as live events."""
-    checks = KeptnChecks(model, evaluations=False)
+    pipeline = _pipeline(model)
     first: float | None = None
     last: float | None = None
     listed = False
@@ -43,11 +40,9 @@ def _sync_into(model: DoraModel, path: Path) -> float | None:
             if not initial and not listed:
                 model.settle()
                 listed = True
-            event = ObjectEvent(event.time, event.type, event.obj, initial=initial)
-            model.apply(event)
-            checks.on_event(event)
+            pipeline.apply(ObjectEvent(event.time, event.type, event.obj, initial=initial))
         else:
-            _side_input(model, event)
+            pipeline.side_input(event, source=path.name)
         last = event.time if last is None else max(last, event.time)
     if last is not None:
         model.advance(last)
@@ -63,14 +58,13 @@ def _restart_into(model: DoraModel, path: Path, state_file: Path) -> float | Non
     times = [e.time for e in events]
     split = times[len(times) // 2]
     first = DoraModel()
-    checks = KeptnChecks(first, evaluations=False)
+    pipeline = _pipeline(first)
     cluster: dict[tuple[str, str, str], ObjectEvent] = {}
     for event in events:
         if event.time > split:
             break
         if isinstance(event, ObjectEvent):
-            first.apply(event)
-            checks.on_event(event)
+            pipeline.apply(event)
             meta = event.obj.metadata
             key = (event.obj.kind, meta.namespace, meta.name)
             if event.type == "DELETED":
@@ -78,18 +72,16 @@ def _restart_into(model: DoraModel, path: Path, state_file: Path) -> float | Non
             else:
                 cluster[key] = event
         else:
-            _side_input(first, event)
+            pipeline.side_input(event, source=path.name)
     store = StateStore(state_file)
     store.save(first, split, everything=True)
     store.close()
     store = StateStore(state_file)
     store.restore_into(model, split)
-    checks = KeptnChecks(model, evaluations=False)
+    pipeline = _pipeline(model)
     order = {r.kind: i for i, r in enumerate(WATCHED)}
     for key in sorted(cluster, key=lambda k: (order.get(k[0], 99), k[1], k[2])):
-        event = ObjectEvent(split, EventType.ADDED, cluster[key].obj, initial=True)
-        model.apply(event)
-        checks.on_event(event)
+        pipeline.apply(ObjectEvent(split, EventType.ADDED, cluster[key].obj, initial=True))
     model.settle()
     model.reconcile(split)
     store.save(model, split, everything=True)
@@ -99,10 +91,9 @@ def _restart_into(model: DoraModel, path: Path, state_file: Path) -> float | Non
         if event.time <= split:
             continue
         if isinstance(event, ObjectEvent):
-            model.apply(event)
-            checks.on_event(event)
+            pipeline.apply(event)
         else:
-            _side_input(model, event)
+            pipeline.side_input(event, source=path.name)
         last = max(last, event.time)
     model.advance(last)
     model.settle()
@@ -126,7 +117,7 @@ def dump_state(db: Path) -> bytes:
 def produce(path: Path, mode: str, state_file: Path) -> dict[str, bytes]:
     model = DoraModel()
     if mode == "replay":
-        last, _, _ = _replay_into(model, str(path))
+        last = replay_into(model, str(path)).last
     elif mode == "sync":
         last = _sync_into(model, path)
     else:
@@ -134,9 +125,8 @@ def produce(path: Path, mode: str, state_file: Path) -> dict[str, bytes]:
     assert last is not None
     now = last
     renderer = MetricsRenderer(model)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(DaylightCollector(SelfState(model, renderer, mode="golden")))
-    metrics = renderer.render(now) + generate_latest(registry)
+    registry = build_registry(exporter_collectors(model, renderer, mode="golden"), process=False)
+    metrics = renderer.render(now) + render_self(registry)
     store = StateStore(state_file)
     store.save(model, now, everything=True)
     store.close()

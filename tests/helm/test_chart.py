@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.cli import build_parser
+from exporter.app.cli import build_parser
 from exporter.events.timeutil import parse_duration
 from exporter.kube.resources import WATCHED
 from tests.cluster.controlplane import read_versions

@@ -13,7 +13,8 @@ import pytest
 
 from exporter.events import keys
 from exporter.kube.config import ClusterAccess
-from exporter.launcher.service import Launcher, LauncherConfig
+from exporter.launcher.jobs import LauncherConfig
+from exporter.launcher.service import Launcher
 from kubesim import SimCluster
 from tests.evaluations.harness import Exporter, wait_for
 
@@ -238,9 +239,9 @@ async def test_bad_input_fails_the_task_with_a_reason_and_nothing_crashes(
         )
         assert exporter.model.failures.is_open(key)
         # records of tasks that never ran are swept once nobody needs them (1 h by default)
-        assert await launcher.sweep() == 0
-        launcher.clock = lambda: time.time() + 7200
-        assert await launcher.sweep() == 4
+        assert await launcher.jobs.sweep() == 0
+        launcher.jobs.clock = lambda: time.time() + 7200
+        assert await launcher.jobs.sweep() == 4
         await wait_for("records gone", lambda: len(phase_jobs(sim, "post")) == 1)
     finally:
         await launcher.stop()

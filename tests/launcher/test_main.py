@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from exporter.app.cli import build_parser
+from exporter.app.launch import config_from, http_app
 from exporter.kube.config import ClusterAccess
-from exporter.launcher.main import add_arguments, config_from, http_app
 from exporter.launcher.service import Launcher
 from kubesim import SimCluster
 
 
 def test_flags_become_the_configuration() -> None:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(
-        ["--allowed-namespaces", "team-a, team-b", "--catch-up-window", "10m",
+    args = build_parser().parse_args(
+        ["launcher", "--allowed-namespaces", "team-a, team-b", "--catch-up-window", "10m",
          "--python-runtime-image", "registry.example/py:2", "--task-events", "off",
          "--max-task-timeout", "2h"]
     )  # fmt: skip
@@ -29,7 +27,7 @@ def test_flags_become_the_configuration() -> None:
     assert config.images.python == "registry.example/py:2"
     assert config.images.deno.startswith("ghcr.io/keptn/deno-runtime")
     assert config.events is False and config.limits.max_timeout_s == 7200.0
-    assert model.default_environment == "production"  # shared flags absent: defaults
+    assert model.default_environment == "production"  # shared flags at their defaults
 
 
 @pytest.fixture

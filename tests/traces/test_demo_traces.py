@@ -23,7 +23,7 @@ def attributes(span: dict[str, Any]) -> dict[str, Any]:
 def test_demo_rollouts_arrive_as_traces_with_the_right_shape(otelcol: Collector) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYLIGHT_", "OTEL_"))}
     env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = otelcol.endpoint
-    command = [sys.executable, "-m", "exporter.cli", "demo", "--listen", "127.0.0.1:0"]
+    command = [sys.executable, "-m", "exporter.app.cli", "demo", "--listen", "127.0.0.1:0"]
     command += ["--interval", "1s", "--refresh", "0", "--app-grouping-window", "2s"]
     command += ["--cluster-name", "demo"]
     demo = subprocess.Popen(

@@ -17,6 +17,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from exporter import __version__
+from exporter.checks.phases import Phase, PhaseName, PhaseStatus, rollout_phases
+from exporter.events.tracecontext import span_id_of, trace_id_of
 from exporter.model.records import (
     AppDeployment,
     AppKey,
@@ -27,17 +29,13 @@ from exporter.model.records import (
 from exporter.outputs.traces import (
     FACT_DEPLOYMENT,
     FACT_RESTORE,
-    Phase,
     TraceEmitter,
     build_resource,
     build_spans,
     default_protocol,
     otlp_configured,
     parse_traceparent,
-    rollout_phases,
-    span_id_of,
     trace_facts,
-    trace_id_of,
 )
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -398,12 +396,26 @@ def test_phase_extension_point(emitter: tuple[TraceEmitter, InMemorySpanExporter
 
     def with_tasks(g: AppDeployment) -> list[Phase]:
         return [
-            Phase("pre_deployment_tasks", web.started_at - 20, web.started_at - 5, "ok",
-                  {"keptn.deployment.task.name": "migrate"}, workload=web.key, key="migrate"),
+            Phase(
+                PhaseName.PRE_DEPLOYMENT_TASKS,
+                web.started_at - 20,
+                web.started_at - 5,
+                PhaseStatus.OK,
+                {"keptn.deployment.task.name": "migrate"},
+                workload=web.key,
+                key="migrate",
+            ),
             *rollout_phases(g),
-            Phase("post_deployment_evaluations", T0 + 45, T0 + 50, "error",
-                  workload=None, key="slo", description="evaluation_failed"),
-        ]  # fmt: skip
+            Phase(
+                PhaseName.POST_DEPLOYMENT_EVALUATIONS,
+                T0 + 45,
+                T0 + 50,
+                PhaseStatus.ERROR,
+                workload=None,
+                key="slo",
+                description="evaluation_failed",
+            ),
+        ]
 
     trace.phases = with_tasks
     trace.emit(group)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exporter.cli import main
+from exporter.app.cli import main
 from tests.scenario import Deployment, Log, namespace, pod_of, pod_template, set_available, ts
 
 LABELS = {"app": "api", "app.kubernetes.io/name": "api"}

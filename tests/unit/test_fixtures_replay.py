@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from exporter.cli import main
+from exporter.app.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

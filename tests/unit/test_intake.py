@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from exporter.events.envelope import ObjectEvent
-from exporter.intake import Intake, TokenFile
+from exporter.intake.endpoints import Intake, TokenFile
 from exporter.kube import eventlog
 from exporter.model.engine import DoraModel
 from tests.scenario import T0, ts

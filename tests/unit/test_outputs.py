@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from exporter.cli import build_parser, main
+from exporter.app.cli import build_parser, main
 from exporter.events.envelope import ObjectEvent
 from exporter.kube import eventlog
 from exporter.model.engine import DoraModel
 from exporter.outputs.metrics import MetricsRenderer
-from exporter.outputs.selfmetrics import SelfState, build_registry, render_self
+from exporter.outputs.selfmetrics import build_registry, exporter_collectors, render_self
 from tests.unit.test_replay_core import build_core_log
 
 
@@ -60,7 +60,8 @@ def test_exposition_passes_promtool(tmp_path: Path) -> None:
     assert promtool, "promtool missing: tests/run-all.sh installs Debian's prometheus package"
     model, now = core_model(tmp_path)
     renderer = MetricsRenderer(model)
-    body = renderer.render(now) + render_self(build_registry(SelfState(model, renderer)))
+    registry = build_registry(exporter_collectors(model, renderer, mode="run"))
+    body = renderer.render(now) + render_self(registry)
     result = subprocess.run(
         [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60
     )

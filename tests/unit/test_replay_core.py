@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exporter.cli import main
+from exporter.app.cli import main
 from tests.scenario import Deployment, Log, StatefulSet, namespace, pod_template, ts
 
 SHOP = {"app.kubernetes.io/part-of": "shop"}

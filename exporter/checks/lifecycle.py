@@ -1,29 +1,34 @@
 """When checks are due: "a new version starts deploying" and "its deployment completed".
 
-Both meanings are the exporter's own (DESIGN §3), read from the :class:`DoraModel` after each
-event, so the launcher, the evaluations and the DORA ledger never disagree about what a
+Both meanings are the model's own (DESIGN §3), read from the facts ``DoraModel.apply``
+returns, so the launcher, the evaluations and the DORA ledger never disagree about what a
 deployment is: a template change to a new fingerprint starts one (a restart does not), and
 it completes like ``kubectl rollout status``.
 
-Pure bookkeeping, no I/O: :meth:`LifecycleTracker.on_workload` is called after the model
-applied a workload event and returns the :class:`Transition` s it revealed. The pre phase of a
-workload deployment waits until its revision number is known (a second after the template
-change for a Deployment; until the rollout resumes for a paused one), because the revision
-tells a rollback to an earlier version apart from the first rollout of that version: it is
-part of every deterministic Job name. App-level checks (a KeptnApp's lists) run when the first
-workload of a new KeptnApp version starts and when the whole app deployment succeeded.
+Pure bookkeeping, no I/O: :meth:`LifecycleTracker.on_event` takes each event with the facts
+the model derived from it and returns the :class:`Transition` s they revealed. The pre phase
+of a workload deployment waits until its revision number is known (a second after the
+template change for a Deployment; until the rollout resumes for a paused one), because the
+revision tells a rollback to an earlier version apart from the first rollout of that
+version: it is part of every deterministic Job name. App-level checks (a KeptnApp's lists)
+run when the first workload of a new KeptnApp version starts and when the whole app
+deployment succeeded.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from exporter.checks.keptn import NO_CHECKS, Checks, app_checks, workload_checks, workload_metadata
+from exporter.events import tracecontext
+from exporter.events.envelope import EventType, ObjectEvent
+from exporter.events.objects import Workload
+from exporter.model import rollout_status
 from exporter.model.engine import DoraModel
+from exporter.model.facts import Fact, RolloutFinished, RolloutStarted, WorkloadListed
 from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeployment, WorkloadKey
-from exporter.model.workloads import TrackedWorkload
-from exporter.outputs.traces import span_id_of, trace_id_of
 
 WORKLOAD = "Workload"
 APP = "App"
@@ -67,6 +72,8 @@ class Transition:
 
 @dataclass(slots=True)
 class _State:
+    workload: Workload | None = None  # the latest object: its annotations declare the checks
+    current: WorkloadDeployment | None = None  # the deployed rollout
     pre_for: WorkloadDeployment | None = None  # pre phase handled (emitted or skipped)
     post_for: WorkloadDeployment | None = None
     pending: WorkloadDeployment | None = None  # started, waiting for its revision
@@ -75,37 +82,43 @@ class _State:
 
 @dataclass(slots=True)
 class LifecycleTracker:
-    model: DoraModel
+    model: DoraModel  # read through its public queries only (KeptnApps)
     revision_wait_s: float = 60.0
-    _states: dict[str, _State] = field(default_factory=dict)
+    _states: dict[WorkloadKey, _State] = field(default_factory=dict)
     _apps: OrderedDict[tuple[str, str, str, str, str], None] = field(default_factory=OrderedDict)
 
     # ------------------------------------------------------------------ events
 
-    def on_workload(self, uid: str, now: float, *, initial: bool = False) -> list[Transition]:
-        """Call after the model applied an event of the workload with this uid."""
-        tracked = self.model.workloads.get(uid)
-        if tracked is None:
-            self._states.pop(uid, None)
+    def on_event(self, event: ObjectEvent, facts: Sequence[Fact]) -> list[Transition]:
+        """Call with every event and the facts the model derived from it."""
+        obj = event.obj
+        if not isinstance(obj, Workload) or obj.kind not in rollout_status.WORKLOAD_KINDS:
             return []
-        state = self._states.setdefault(uid, _State())
-        if initial:
-            # history and rollouts in flight at start-up are not "seen starting"; the
-            # launcher decides about them with catch_up()
-            state.pre_for = _live(tracked.active)
-            state.post_for = tracked.current  # often rebuilt from history: catch_up may need it
-            for wd in (state.pre_for, state.post_for):
-                if wd is not None and wd.group is not None:
-                    self._remember_app(wd.group, "pre")
-                    if wd.group.outcome is Outcome.SUCCEEDED:
-                        self._remember_app(wd.group, "post")
+        key = WorkloadKey(obj.metadata.namespace, obj.kind, obj.metadata.name)
+        if event.type == EventType.DELETED:
+            self._states.pop(key, None)
             return []
-        out: list[Transition] = []
-        active = _live(tracked.active)
-        if active is not None and active is not state.pre_for and active is not state.pending:
-            state.pending, state.pending_since = active, now
-        out += self._resolve_pending(tracked, state, now)
-        current = _live(tracked.current)
+        state = self._states.setdefault(key, _State())
+        state.workload = obj
+        if event.initial:
+            for fact in facts:
+                if isinstance(fact, WorkloadListed) and fact.key == key:
+                    self._listed(state, fact)
+            return []
+        now = event.time
+        for fact in facts:
+            if isinstance(fact, RolloutStarted) and fact.deployment.key == key:
+                wd = fact.deployment
+                if not wd.history and wd is not state.pre_for and wd is not state.pending:
+                    state.pending, state.pending_since = wd, now
+            elif (
+                isinstance(fact, RolloutFinished)
+                and fact.deployment.key == key
+                and fact.deployment.outcome is Outcome.SUCCEEDED
+            ):
+                state.current = fact.deployment
+        out = self._resolve_pending(state, now)
+        current = _live(state.current)
         if (
             current is not None
             and current.outcome is Outcome.SUCCEEDED
@@ -113,51 +126,53 @@ class LifecycleTracker:
             and current is not state.post_for
         ):
             state.post_for = current
-            out += self._workload_transition(tracked, current, "post", now)
+            out += self._workload_transition(state, current, "post", now)
             out += self._app_transition(current, "post", now)
         return out
+
+    def _listed(self, state: _State, fact: WorkloadListed) -> None:
+        # history and rollouts in flight at start-up are not "seen starting"; the launcher
+        # decides about them with catch_up()
+        state.current = fact.current
+        state.pre_for = _live(fact.active)
+        state.post_for = fact.current  # often rebuilt from history: catch_up may need it
+        for wd in (state.pre_for, state.post_for):
+            if wd is not None and wd.group is not None:
+                self._remember_app(wd.group, "pre")
+                if wd.group.outcome is Outcome.SUCCEEDED:
+                    self._remember_app(wd.group, "post")
 
     def tick(self, now: float) -> list[Transition]:
         """Pre phases whose revision never showed up within ``revision_wait_s``."""
         out: list[Transition] = []
-        for uid, state in list(self._states.items()):
-            if state.pending is None:
-                continue
-            tracked = self.model.workloads.get(uid)
-            if tracked is None:
-                del self._states[uid]
-                continue
-            out += self._resolve_pending(tracked, state, now)
+        for state in list(self._states.values()):
+            if state.pending is not None:
+                out += self._resolve_pending(state, now)
         return out
 
     def catch_up(self, now: float, window_s: float) -> list[Transition]:
         """After the start-up sync: rollouts that started, or completed, within the window
         (the launcher was down or restarting); marked ``initial``."""
         out: list[Transition] = []
-        for uid, state in self._states.items():
-            tracked = self.model.workloads.get(uid)
-            if tracked is None:
-                continue
+        for state in self._states.values():
             active, current = state.pre_for, state.post_for
             if active is not None and now - active.started_at <= window_s:
-                out += self._workload_transition(tracked, active, "pre", now, initial=True)
+                out += self._workload_transition(state, active, "pre", now, initial=True)
                 out += self._app_transition(active, "pre", now, initial=True, force=True)
             if current is not None and current.outcome is Outcome.SUCCEEDED:
                 finished = current.finished_at or current.started_at
                 if now - finished <= window_s:
-                    out += self._workload_transition(tracked, current, "post", now, initial=True)
+                    out += self._workload_transition(state, current, "post", now, initial=True)
                     out += self._app_transition(current, "post", now, initial=True, force=True)
         return out
 
     # --------------------------------------------------------------- internals
 
-    def _resolve_pending(
-        self, tracked: TrackedWorkload, state: _State, now: float
-    ) -> list[Transition]:
+    def _resolve_pending(self, state: _State, now: float) -> list[Transition]:
         wd = state.pending
         if wd is None:
             return []
-        if wd is tracked.active and wd.outcome is Outcome.PROGRESSING:
+        if wd.outcome is Outcome.PROGRESSING:
             if not wd.revision and now - state.pending_since < self.revision_wait_s:
                 return []
         elif wd.outcome is not Outcome.SUCCEEDED:
@@ -165,20 +180,20 @@ class LifecycleTracker:
             return []
         state.pending = None
         state.pre_for = wd
-        return self._workload_transition(tracked, wd, "pre", now) + self._app_transition(
+        return self._workload_transition(state, wd, "pre", now) + self._app_transition(
             wd, "pre", now
         )
 
     def _workload_transition(
         self,
-        tracked: TrackedWorkload,
+        state: _State,
         wd: WorkloadDeployment,
         phase: str,
         now: float,
         *,
         initial: bool = False,
     ) -> list[Transition]:
-        workload = tracked.last
+        workload = state.workload
         if workload is None:
             return []
         checks = workload_checks(workload)
@@ -196,7 +211,7 @@ class LifecycleTracker:
             owner_api_version=_API_VERSION.get(key.kind, "apps/v1"),
             owner_kind=key.kind,
             owner_name=key.name,
-            owner_uid=tracked.uid,
+            owner_uid=workload.metadata.uid,
             revision=wd.revision,
             checks=checks,
             metadata=tuple(sorted(workload_metadata(workload).items())),
@@ -268,5 +283,4 @@ def _traceparent(group: AppDeployment | None, parent: tuple[str, ...]) -> str:
     """W3C trace context of the span the checks hang under (the deployment's trace)."""
     if group is None:
         return ""
-    identity = group.identity
-    return f"00-{trace_id_of(identity):032x}-{span_id_of(identity, *parent):016x}-01"
+    return tracecontext.traceparent(group.identity, *parent)

@@ -1,42 +1,35 @@
 """What happened to each check, for metrics and for the deployment trace's phase spans.
 
 A :class:`CheckRecord` is one task (a Job) or one evaluation of one deployment. Records are
-kept per app deployment (by its stable identity), bounded, and turned into trace
-:class:`~exporter.outputs.traces.Phase` objects on demand. :class:`CheckStats` holds the plain
+kept per app deployment (by its stable identity), bounded, and turned into
+:class:`~exporter.checks.phases.Phase` objects on demand. :class:`CheckStats` holds the plain
 counters the ``daylight_*`` self-metrics read at scrape time.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
+from exporter.checks.phases import Attribute, Phase, PhaseName, PhaseStatus
 from exporter.model.records import AppDeployment, WorkloadKey
-from exporter.outputs.traces import (
-    POST_DEPLOYMENT_EVALUATIONS,
-    POST_DEPLOYMENT_TASKS,
-    PRE_DEPLOYMENT_EVALUATIONS,
-    PRE_DEPLOYMENT_TASKS,
-    AttrDict,
-    Phase,
-    PhaseStatus,
-)
 
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
+
+class CheckOutcome(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 MAX_GROUPS = 5_000
 MAX_PER_GROUP = 64
 
 PHASE_NAMES = {
-    ("task", "pre"): PRE_DEPLOYMENT_TASKS,
-    ("task", "post"): POST_DEPLOYMENT_TASKS,
-    ("evaluation", "pre"): PRE_DEPLOYMENT_EVALUATIONS,
-    ("evaluation", "post"): POST_DEPLOYMENT_EVALUATIONS,
+    ("task", "pre"): PhaseName.PRE_DEPLOYMENT_TASKS,
+    ("task", "post"): PhaseName.POST_DEPLOYMENT_TASKS,
+    ("evaluation", "pre"): PhaseName.PRE_DEPLOYMENT_EVALUATIONS,
+    ("evaluation", "post"): PhaseName.POST_DEPLOYMENT_EVALUATIONS,
 }
 
 
@@ -49,7 +42,7 @@ class CheckRecord:
     workload: WorkloadKey | None
     started_at: float
     finished_at: float | None = None
-    outcome: str = RUNNING
+    outcome: CheckOutcome = CheckOutcome.RUNNING
     reason: str = ""
     message: str = ""
     job: str = ""
@@ -60,7 +53,7 @@ class CheckRecord:
         return (self.kind, self.phase, self.name, self.workload)
 
     def phase_span(self) -> Phase:
-        attributes: AttrDict = {
+        attributes: dict[str, Attribute] = {
             f"keptn.deployment.{self.kind}.name": self.name,
             f"keptn.deployment.{self.kind}.type": self.phase,
             "daylight.check.outcome": self.outcome,
@@ -71,9 +64,9 @@ class CheckRecord:
             attributes["error.type"] = self.reason
         for objective, value in sorted(self.values.items())[:16]:
             attributes[f"daylight.evaluation.value.{objective}"] = value
-        status: PhaseStatus = "unset"
-        if self.outcome in (FAILED, SUCCEEDED):
-            status = "error" if self.outcome == FAILED else "ok"
+        status = PhaseStatus.UNSET
+        if self.outcome in (CheckOutcome.FAILED, CheckOutcome.SUCCEEDED):
+            status = PhaseStatus.ERROR if self.outcome == CheckOutcome.FAILED else PhaseStatus.OK
         end = self.finished_at if self.finished_at is not None else self.started_at
         return Phase(
             PHASE_NAMES[(self.kind, self.phase)],
@@ -115,12 +108,13 @@ class CheckLedger:
         return sorted(bucket.values(), key=lambda r: (r.started_at, r.key[:3]))
 
     def phases(self, group: AppDeployment) -> list[Phase]:
-        """Phase spans of ``group`` (a :data:`~exporter.outputs.traces.PhaseSource`)."""
+        """Phase spans of ``group`` (a :data:`~exporter.checks.phases.PhaseSource`)."""
         return [r.phase_span() for r in self.records(group)]
 
     def pending(self, group: AppDeployment) -> bool:
         """Whether a check of ``group`` is still running (its span would be open)."""
-        return any(r.outcome == RUNNING for r in self._groups.get(group.identity, {}).values())
+        bucket = self._groups.get(group.identity, {})
+        return any(r.outcome is CheckOutcome.RUNNING for r in bucket.values())
 
     def __len__(self) -> int:
         return sum(len(b) for b in self._groups.values())
@@ -136,70 +130,3 @@ class CheckStats:
     evaluations_running: int = 0
     evaluations_dropped: int = 0
     failed_changes: Counter[str] = field(default_factory=Counter)  # task | evaluation
-
-
-class CheckCollector(Collector):
-    """``daylight_tasks_total{phase,outcome}``, ``daylight_evaluations_total{phase,outcome}``
-    and the reasons and queries behind them."""
-
-    def __init__(self, stats: CheckStats, *, evaluations: bool = True) -> None:
-        self.stats = stats
-        self.with_evaluations = evaluations
-
-    def collect(self) -> Iterable[Metric]:
-        return list(self._collect())
-
-    def _collect(self) -> Iterator[Metric]:
-        s = self.stats
-        tasks = CounterMetricFamily(
-            "daylight_tasks",
-            "Pre/post-deployment task Jobs that finished while watched, by phase and outcome.",
-            labels=["phase", "outcome"],
-        )
-        unknown = any(phase == "unknown" for phase, _ in s.tasks)  # Keptn Jobs of odd names
-        for phase in ("pre", "post", "unknown") if unknown else ("pre", "post"):
-            for outcome in (SUCCEEDED, FAILED):
-                tasks.add_metric([phase, outcome], s.tasks[(phase, outcome)])
-        yield tasks
-        yield _by_reason(
-            "daylight_task_failures",
-            "Failed tasks by reason (task Jobs and invalid tasks).",
-            s.task_failures,
-        )
-        if not self.with_evaluations:
-            return
-        evaluations = CounterMetricFamily(
-            "daylight_evaluations",
-            "Pre/post-deployment evaluations that finished, by phase and outcome.",
-            labels=["phase", "outcome"],
-        )
-        for phase in ("pre", "post"):
-            for outcome in (SUCCEEDED, FAILED):
-                evaluations.add_metric([phase, outcome], s.evaluations[(phase, outcome)])
-        yield evaluations
-        yield _by_reason(
-            "daylight_evaluation_failures", "Failed evaluations by reason.", s.evaluation_failures
-        )
-        queries = CounterMetricFamily(
-            "daylight_evaluation_queries",
-            "Queries sent to Prometheus/Thanos for evaluations, by result.",
-            labels=["result"],
-        )
-        for result in ("ok", "no_data", "error"):
-            queries.add_metric([result], s.queries[result])
-        yield queries
-        yield GaugeMetricFamily(
-            "daylight_evaluations_running", "Evaluations in progress.", value=s.evaluations_running
-        )
-        yield CounterMetricFamily(
-            "daylight_evaluations_dropped",
-            "Evaluations not started because too many were running.",
-            value=s.evaluations_dropped,
-        )
-
-
-def _by_reason(name: str, documentation: str, counts: Counter[str]) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, documentation, labels=["reason"])
-    for reason, count in sorted(counts.items()):
-        family.add_metric([reason], count)
-    return family

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
 import os
-import signal
 import sys
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from exporter import __version__
-from exporter.evaluations.checks import add_arguments as add_check_arguments
+from exporter.app import commands, launch
+from exporter.app.console import CommandError
 from exporter.events.external import DEFAULT_APP_LABELS
-from exporter.events.timeutil import parse_duration, parse_rfc3339
-from exporter.launcher.main import add_arguments as add_launcher_arguments
+from exporter.events.timeutil import parse_duration
+from exporter.launcher.render import RuntimeImages
 
 log = logging.getLogger("daylight")
 
@@ -34,10 +31,6 @@ EPILOG = """\
 Every flag can also be given as an environment variable: DAYLIGHT_ plus the flag name in
 capitals with dashes as underscores, e.g. --default-environment -> DAYLIGHT_DEFAULT_ENVIRONMENT.
 """
-
-
-class UsageError(Exception):
-    pass
 
 
 def _duration(text: str) -> float:
@@ -192,6 +185,97 @@ def _add_traces(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cluster-name", help="k8s.cluster.name on every trace (default: none)")
 
 
+def _add_checks(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``daylight run`` for checks (each also DAYLIGHT_<FLAG> through the CLI)."""
+    g = parser.add_argument_group("pre/post-deployment checks (Keptn tasks and evaluations)")
+    g.add_argument(
+        "--allowed-namespaces",
+        type=_csv,
+        default=(),
+        metavar="NS[,NS]",
+        help="run evaluations in these namespaces, and in namespaces annotated "
+        "keptn.sh/lifecycle-toolkit=enabled (default: annotated namespaces only)",
+    )
+    g.add_argument(
+        "--evaluations",
+        choices=("on", "off"),
+        default="on",
+        help="run KeptnEvaluationDefinitions when deployments start and complete "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--prometheus-url",
+        default="",
+        metavar="URL",
+        help="Prometheus (or Thanos) for inline evaluation queries without a "
+        "KeptnMetricsProvider (default: none)",
+    )
+    g.add_argument(
+        "--evaluation-timeout",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="timeout of one evaluation query (default: 10s)",
+    )
+
+
+def _add_launcher(parser: argparse.ArgumentParser) -> None:
+    """The launcher's own flags (each also read from DAYLIGHT_<FLAG> by the CLI)."""
+    defaults = RuntimeImages()
+    g = parser.add_argument_group("launcher")
+    g.add_argument(
+        "--allowed-namespaces",
+        type=_csv,
+        default=(),
+        metavar="NS[,NS]",
+        help="create task Jobs only in these namespaces, or in namespaces annotated "
+        "keptn.sh/lifecycle-toolkit=enabled (default: annotated namespaces only)",
+    )
+    g.add_argument(
+        "--python-runtime-image",
+        default=defaults.python,
+        metavar="IMAGE",
+        help="image of python tasks (default: %(default)s)",
+    )
+    g.add_argument(
+        "--deno-runtime-image",
+        default=defaults.deno,
+        metavar="IMAGE",
+        help="image of deno tasks (default: %(default)s)",
+    )
+    g.add_argument(
+        "--catch-up-window",
+        type=_duration,
+        default=300.0,
+        metavar="DURATION",
+        help="after a (re)start, launch the tasks of rollouts that started or completed this "
+        "recently (creating a Job that exists is a no-op); finished task Jobs are kept at "
+        "least this long (default: 5m)",
+    )
+    g.add_argument(
+        "--definition-grace",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="how long a missing KeptnTaskDefinition may take to appear before the task "
+        "fails with reason unknown_definition (default: 30s)",
+    )
+    g.add_argument(
+        "--max-task-timeout",
+        type=_duration,
+        default=86400.0,
+        metavar="DURATION",
+        help="task definitions with a longer timeout are invalid (default: 24h)",
+    )
+    g.add_argument(
+        "--task-events",
+        choices=("on", "off"),
+        default="on",
+        help="report launches and invalid tasks as Kubernetes Events on the workload "
+        "(needs create on events.events.k8s.io; default: %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="daylight",
@@ -211,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster(run)
     _add_serve(run, "0.0.0.0:9400")
     _add_traces(run)
-    add_check_arguments(run)
+    _add_checks(run)
     run.add_argument(
         "--state-file",
         metavar="FILE",
@@ -301,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="where to serve /metrics, /healthz and /readyz (default: %(default)s)",
     )
-    add_launcher_arguments(launcher)
+    _add_launcher(launcher)
     _add_common(launcher)
 
     record = sub.add_parser(
@@ -360,59 +444,29 @@ def setup_logging(level: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": commands.cmd_run,
+    "demo": commands.cmd_demo,
+    "report": commands.cmd_report,
+    "replay": commands.cmd_replay,
+    "record": commands.cmd_record,
+    "launcher": launch.cmd_launcher,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
-    from exporter import commands
-
-    handler = getattr(commands, f"cmd_{args.command}")
+    handler = COMMANDS[args.command]
     try:
         result: int = handler(args)
         return result
-    except commands.CommandError as exc:
+    except CommandError as exc:
         print(f"daylight {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-def run_async(coro: Any) -> int:
-    """Run a command's coroutine; SIGTERM/SIGINT end it cleanly."""
-
-    async def wrapper() -> int:
-        task = asyncio.ensure_future(coro)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            result: int = await task
-            return result
-        except asyncio.CancelledError:
-            log.info("stopped")
-            return 0
-
-    return asyncio.run(wrapper())
-
-
-def json_dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=False)
-
-
-def parse_now(text: str | None) -> float | None:
-    if text is None:
-        return None
-    value = parse_rfc3339(text)
-    if value is None:
-        raise ValueError(f"--now: not an RFC 3339 time: {text!r}")
-    return value
-
-
-def read_path(path: str) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(path)
-    return p
 
 
 if __name__ == "__main__":

@@ -23,14 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from exporter.checks import keptn
-from exporter.evaluations.records import (
-    FAILED,
-    RUNNING,
-    SUCCEEDED,
-    CheckLedger,
-    CheckRecord,
-    CheckStats,
-)
+from exporter.checks.records import CheckLedger, CheckOutcome, CheckRecord, CheckStats
 from exporter.events import keys
 from exporter.events.objects import Job
 from exporter.events.timeutil import parse_rfc3339
@@ -102,18 +95,18 @@ def task_job(job: Job) -> TaskJob | None:
     )
 
 
-def job_outcome(job: Job) -> tuple[str, str, float | None]:
+def job_outcome(job: Job) -> tuple[CheckOutcome, str, float | None]:
     """(outcome, reason, when) from the Job's conditions; outcome "running" while undecided."""
     for condition in job.status.conditions:
         if condition.status != "True":
             continue
         when = parse_rfc3339(condition.last_transition_time)
         if condition.type in ("Complete", "SuccessCriteriaMet"):
-            return SUCCEEDED, "", when
+            return CheckOutcome.SUCCEEDED, "", when
         if condition.type in ("Failed", "FailureTarget"):
             reason = "timeout" if condition.reason == "DeadlineExceeded" else "job_failed"
-            return FAILED, reason, when
-    return RUNNING, "", None
+            return CheckOutcome.FAILED, reason, when
+    return CheckOutcome.RUNNING, "", None
 
 
 class TaskResults:
@@ -123,7 +116,7 @@ class TaskResults:
         self.model = model
         self.ledger = ledger
         self.stats = stats
-        self._seen: OrderedDict[str, str] = OrderedDict()
+        self._seen: OrderedDict[str, CheckOutcome] = OrderedDict()
 
     def on_job(self, job: Job, event_type: str, now: float, initial: bool = False) -> None:
         if event_type == "DELETED":
@@ -133,7 +126,7 @@ class TaskResults:
             return
         if info.invalid:
             reason, _, message = info.failure.partition(":")
-            outcome, reason, when = FAILED, reason.strip() or "invalid_task", None
+            outcome, reason, when = CheckOutcome.FAILED, reason.strip() or "invalid_task", None
             message = message.strip()
         else:
             outcome, reason, when = job_outcome(job)
@@ -141,7 +134,7 @@ class TaskResults:
         created = parse_rfc3339(job.metadata.creation_timestamp) or now
         at = min(when if when is not None else now, now)
         previous = self._seen.get(info.uid)
-        if previous in (SUCCEEDED, FAILED):
+        if previous in (CheckOutcome.SUCCEEDED, CheckOutcome.FAILED):
             return
         self._seen[info.uid] = outcome
         self._seen.move_to_end(info.uid)
@@ -160,15 +153,15 @@ class TaskResults:
                 job=info.job,
             ),
         )
-        if outcome == RUNNING:
+        if outcome == CheckOutcome.RUNNING:
             return
         record.outcome, record.finished_at = outcome, max(at, created)
         record.reason, record.message = reason, message
         if not initial:
             self.stats.tasks[(info.phase, outcome)] += 1
-            if outcome == FAILED:
+            if outcome == CheckOutcome.FAILED:
                 self.stats.task_failures[reason] += 1
-        if outcome == FAILED:
+        if outcome == CheckOutcome.FAILED:
             log.info(
                 "task %s (%s, job %s/%s) failed: %s %s",
                 info.task,
@@ -188,14 +181,12 @@ class TaskResults:
         self, info: TaskJob, created: float
     ) -> tuple[AppDeployment | None, WorkloadKey | None]:
         """The app deployment (and workload) the task ran for, if still known."""
-        tracked = self.model.workloads.get(info.owner_uid) if info.owner_uid else None
-        if tracked is not None:
-            candidates = [w for w in (tracked.active, tracked.current, tracked.last_finished) if w]
-            chosen = next(
-                (w for w in candidates if info.revision and w.revision == info.revision), None
-            ) or next((w for w in candidates if w.version == info.version), None)
-            if chosen is not None and chosen.group is not None:
-                return chosen.group, tracked.key
+        candidates = self.model.deployments_of(info.owner_uid) if info.owner_uid else ()
+        chosen = next(
+            (w for w in candidates if info.revision and w.revision == info.revision), None
+        ) or next((w for w in candidates if w.version == info.version), None)
+        if chosen is not None and chosen.group is not None:
+            return chosen.group, chosen.key
         app = AppKey(self.model.environment(info.namespace), info.namespace, info.app)
         group = self.model.latest_deployment(app, created)
         workload = None

@@ -1,0 +1,5 @@
+"""``python -m exporter``: the ``daylight`` command."""
+
+from exporter.app.cli import main
+
+raise SystemExit(main())
