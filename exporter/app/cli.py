@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from exporter import __version__
-from exporter.app import commands, launch
+from exporter.app import commands, launcher
 from exporter.app.console import CommandError
 from exporter.events.external import DEFAULT_APP_LABELS
 from exporter.events.timeutil import parse_duration
@@ -450,7 +450,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": commands.cmd_report,
     "replay": commands.cmd_replay,
     "record": commands.cmd_record,
-    "launcher": launch.cmd_launcher,
+    "launcher": launcher.cmd_launcher,
 }
 
 

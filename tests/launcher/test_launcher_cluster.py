@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from exporter.app.launcher import Launcher
 from exporter.events import keys
 from exporter.kube.config import load
 from exporter.launcher.jobs import LauncherConfig
-from exporter.launcher.service import Launcher
 from tests.cluster.controlplane import BEHAVIOR_ANNOTATION, ControlPlane
 from tests.evaluations.harness import Exporter, wait_for
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from exporter.app.launcher import Launcher
 from exporter.events import keys
 from exporter.kube.config import ClusterAccess
 from exporter.launcher.jobs import LauncherConfig
-from exporter.launcher.service import Launcher
 from kubesim import SimCluster
 from tests.evaluations.harness import Exporter, wait_for
 

@@ -9,9 +9,8 @@ import pytest
 from aiohttp import web
 
 from exporter.app.cli import build_parser
-from exporter.app.launch import config_from, http_app
+from exporter.app.launcher import Launcher, config_from, http_app
 from exporter.kube.config import ClusterAccess
-from exporter.launcher.service import Launcher
 from kubesim import SimCluster
 
 
