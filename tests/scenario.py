@@ -86,14 +86,14 @@ def namespace(name: str, at: float, environment: str | None = None) -> dict[str,
                      "labels": labels},
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": "Active"},
-    }  # fmt: skip
+    }  # fmt: skip  # a table
 
 
 class Deployment:
     """A Deployment plus the ReplicaSets its controller would create."""
 
     def __init__(self, log: Log, ns: str, name: str, labels: dict[str, str], at: float,
-                 replicas: int = 2, deadline: int = 600) -> None:  # fmt: skip
+                 replicas: int = 2, deadline: int = 600) -> None:  # fmt: skip  # a table
         self.log, self.ns, self.name, self.labels = log, ns, name, labels
         self.uid = f"uid-deploy-{ns}-{name}"
         self.generation = 1
@@ -109,10 +109,10 @@ class Deployment:
                      "template": {}, "strategy": {"type": "RollingUpdate"},
                      "revisionHistoryLimit": 10, "progressDeadlineSeconds": deadline},
             "status": {},
-        }  # fmt: skip
+        }  # fmt: skip  # a table
 
     def _status(self, updated: int, ready: int, available: int, total: int,
-                progressing: tuple[str, str], at: float) -> None:  # fmt: skip
+                progressing: tuple[str, str], at: float) -> None:  # fmt: skip  # a table
         p_status, p_reason = progressing
         desired = self.obj["spec"]["replicas"]
         self.obj["status"] = {
@@ -128,7 +128,7 @@ class Deployment:
                 {"type": "Progressing", "status": p_status, "reason": p_reason,
                  "lastUpdateTime": ts(at), "lastTransitionTime": ts(at)},
             ],
-        }  # fmt: skip
+        }  # fmt: skip  # a table
 
     def set_template(self, at: float, template: dict[str, Any]) -> None:
         """A user edit: the spec changes, the status is still the old one."""
@@ -167,7 +167,7 @@ class Deployment:
                                                   "blockOwnerDeletion": True}]},
                 "spec": {"replicas": self.obj["spec"]["replicas"], "template": template},
                 "status": {"replicas": 0, "observedGeneration": 1},
-            }  # fmt: skip
+            }  # fmt: skip  # a table
             self.replicasets[rs_name] = rs
             self.log.emit(at, "ADDED", rs)
         else:
@@ -207,7 +207,7 @@ class Deployment:
 
 class StatefulSet:
     def __init__(self, log: Log, ns: str, name: str, labels: dict[str, str], at: float,
-                 replicas: int = 1) -> None:  # fmt: skip
+                 replicas: int = 1) -> None:  # fmt: skip  # a table
         self.log, self.ns, self.name = log, ns, name
         self.uid = f"uid-sts-{ns}-{name}"
         self.generation = 1
@@ -221,7 +221,7 @@ class StatefulSet:
                      "serviceName": name, "template": {},
                      "updateStrategy": {"type": "RollingUpdate"}},
             "status": {"replicas": 0, "availableReplicas": 0},
-        }  # fmt: skip
+        }  # fmt: skip  # a table
 
     def set_template(self, at: float, template: dict[str, Any]) -> None:
         first = not self.obj["spec"]["template"]
@@ -248,7 +248,7 @@ class StatefulSet:
                                               "blockOwnerDeletion": True}]},
             "data": {"spec": {"template": template}},
             "revision": self.revision,
-        }  # fmt: skip
+        }  # fmt: skip  # a table
         self.log.emit(at, "ADDED", cr)
         current = self.obj["status"].get("currentRevision", name)
         replicas = self.obj["spec"]["replicas"]
@@ -257,7 +257,7 @@ class StatefulSet:
             "readyReplicas": replicas, "currentReplicas": replicas, "updatedReplicas": 0,
             "currentRevision": current, "updateRevision": name,
             "availableReplicas": replicas,
-        }  # fmt: skip
+        }  # fmt: skip  # a table
         self.log.emit(at, "MODIFIED", self.obj)
 
     def complete(self, at: float) -> None:
@@ -265,7 +265,7 @@ class StatefulSet:
         replicas = self.obj["spec"]["replicas"]
         status.update({"updatedReplicas": replicas, "readyReplicas": replicas,
                        "currentRevision": status["updateRevision"],
-                       "currentReplicas": replicas})  # fmt: skip
+                       "currentReplicas": replicas})  # fmt: skip  # a table
         self.log.emit(at, "MODIFIED", self.obj)
 
 
@@ -299,7 +299,7 @@ def pod_of(
             {"name": "main", "image": template["spec"]["containers"][0]["image"],
              "imageID": f"registry.example/{owner.name}@{digest}", "ready": not crashloop,
              "restartCount": restarts, "state": state}]},
-    }  # fmt: skip
+    }  # fmt: skip  # a table
 
 
 def set_available(owner: Deployment, at: float, available: bool) -> None:
@@ -308,7 +308,7 @@ def set_available(owner: Deployment, at: float, available: bool) -> None:
     conditions[0] = {**conditions[0], "status": "True" if available else "False",
                      "reason": "MinimumReplicasAvailable" if available
                      else "MinimumReplicasUnavailable", "lastUpdateTime": ts(at),
-                     "lastTransitionTime": ts(at)}  # fmt: skip
+                     "lastTransitionTime": ts(at)}  # fmt: skip  # a table
     total = owner.obj["spec"]["replicas"]
     owner.obj["status"]["availableReplicas"] = total if available else 0
     owner.obj["status"]["readyReplicas"] = total if available else 0

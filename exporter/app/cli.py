@@ -114,8 +114,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_cluster(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cluster")
-    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
-                   "or the in-cluster service account when running in a pod)")  # fmt: skip
+    g.add_argument(
+        "--kubeconfig",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
+        "or the in-cluster service account when running in a pod)",
+    )
     g.add_argument("--context", help="kubeconfig context (default: the current context)")
     g.add_argument(
         "--service-account-dir",
@@ -403,8 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after this long (default: until interrupted)",
     )
     _add_cluster(record)
-    record.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        default="info")  # fmt: skip
+    record.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default="info"
+    )
     _apply_env_defaults(parser)
     return parser
 

@@ -27,22 +27,20 @@ from exporter.checks import keptn
 from exporter.checks.keptn import NamespaceGate
 from exporter.checks.lifecycle import Transition
 from exporter.checks.records import CheckLedger, CheckOutcome, CheckRecord, CheckStats
-from exporter.evaluations.prometheus import AGGREGATIONS, PrometheusClient, valid_server
+from exporter.evaluations.catalog import Catalog, EvaluationFailure
+from exporter.evaluations.prometheus import PrometheusClient
 from exporter.evaluations.targets import InvalidTarget, parse_target
 from exporter.events.objects import (
     EvaluationDefinitionSpec,
     InvalidSpec,
     KeptnObject,
-    MetricSpec,
     Objective,
-    ProviderSpec,
     decode_spec,
 )
 from exporter.events.timeutil import parse_go_duration
 from exporter.model.engine import DoraModel
 
 log = logging.getLogger("daylight.evaluations")
-PROVIDER_TYPES = ("prometheus", "thanos")
 MAX_RETRIES = 1000
 MAX_RETRY_INTERVAL_S = 3600.0
 MAX_OBJECTIVES = 32
@@ -80,13 +78,6 @@ class Verdict:
     attempts: int = 0
 
 
-class _Fail(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
 class EvaluationRunner:
     def __init__(
         self,
@@ -108,27 +99,13 @@ class EvaluationRunner:
         self.client = client or PrometheusClient(self.config.query_timeout_s)
         self.clock = clock
         self.sleep = sleep
-        self.definitions: dict[tuple[str, str], KeptnObject] = {}
-        self.metrics: dict[tuple[str, str], KeptnObject] = {}
-        self.providers: dict[tuple[str, str], KeptnObject] = {}
+        self.catalog = Catalog(gate=gate, default_server=self.config.default_server)
         self.tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ input
 
     def observe(self, obj: KeptnObject, deleted: bool) -> None:
-        """KeptnEvaluationDefinitions, KeptnMetrics and KeptnMetricsProviders as they change."""
-        store = {
-            "KeptnEvaluationDefinition": self.definitions,
-            "KeptnMetric": self.metrics,
-            "KeptnMetricsProvider": self.providers,
-        }.get(obj.kind)
-        if store is None:
-            return
-        key = (obj.metadata.namespace, obj.metadata.name)
-        if deleted:
-            store.pop(key, None)
-        else:
-            store[key] = obj
+        self.catalog.observe(obj, deleted)
 
     def on_transition(self, transition: Transition) -> None:
         """Start the evaluations of a phase (never blocks: each runs as its own task)."""
@@ -244,10 +221,14 @@ class EvaluationRunner:
             retries, interval = _schedule(spec)
             objectives = spec.objectives
             if not objectives:
-                raise _Fail("invalid_definition", f"{namespace}/{name} has no objectives")
+                raise EvaluationFailure(
+                    "invalid_definition", f"{namespace}/{name} has no objectives"
+                )
             if len(objectives) > MAX_OBJECTIVES:
-                raise _Fail("invalid_definition", f"more than {MAX_OBJECTIVES} objectives")
-        except _Fail as failure:
+                raise EvaluationFailure(
+                    "invalid_definition", f"more than {MAX_OBJECTIVES} objectives"
+                )
+        except EvaluationFailure as failure:
             return Verdict(CheckOutcome.FAILED, failure.reason, failure.message)
         results: list[ObjectiveResult] = []
         attempt = 0
@@ -267,18 +248,18 @@ class EvaluationRunner:
 
     async def _definition(self, namespace: str, name: str) -> EvaluationDefinitionSpec:
         if not keptn.valid_object_name(name):
-            raise _Fail("invalid_definition", f"not a valid object name: {name!r}")
+            raise EvaluationFailure("invalid_definition", f"not a valid object name: {name!r}")
         deadline = self.clock() + self.config.definition_grace_s
-        while (obj := self.definitions.get((namespace, name))) is None:
+        while (obj := self.catalog.definitions.get((namespace, name))) is None:
             if self.clock() >= deadline:
-                raise _Fail(
+                raise EvaluationFailure(
                     "unknown_definition", f"no KeptnEvaluationDefinition {namespace}/{name}"
                 )
             await self.sleep(min(1.0, max(0.01, deadline - self.clock())))
         try:
             return decode_spec(obj.spec, EvaluationDefinitionSpec)
         except InvalidSpec as exc:
-            raise _Fail("invalid_definition", f"{namespace}/{name}: {exc}") from None
+            raise EvaluationFailure("invalid_definition", f"{namespace}/{name}: {exc}") from None
 
     async def _objective(
         self, namespace: str, spec: EvaluationDefinitionSpec, objective: Objective, index: int
@@ -288,10 +269,10 @@ class EvaluationRunner:
         label = label[:63]
         try:
             target = parse_target(objective.evaluation_target)
-            query, server, insecure, window = self._query_of(namespace, spec, objective)
+            query, server, insecure, window = self.catalog.query_of(namespace, spec, objective)
         except InvalidTarget as exc:
             return ObjectiveResult(label, "invalid_target", message=str(exc), retry=False)
-        except _Fail as failure:
+        except EvaluationFailure as failure:
             retry = failure.reason in ("unknown_metric", "unknown_provider")
             return ObjectiveResult(label, failure.reason, message=failure.message, retry=retry)
         if window is None:
@@ -320,115 +301,17 @@ class EvaluationRunner:
             label, MISSED, value, f"{label}: {value:g} does not meet {target.text}"
         )
 
-    def _query_of(
-        self, namespace: str, spec: EvaluationDefinitionSpec, objective: Objective
-    ) -> tuple[str, str, bool, tuple[float, float, str] | None]:
-        """(query, server URL, skip TLS verification, optional range (interval, step, how))."""
-        ref = objective.keptn_metric_ref
-        if ref is not None and ref.name:
-            metric_ns = ref.namespace or namespace
-            if metric_ns != namespace and not self.gate.allowed(metric_ns):
-                raise _Fail(
-                    "forbidden_namespace",
-                    f"KeptnMetric {metric_ns}/{ref.name}: namespace not enabled",
-                )
-            obj = self.metrics.get((metric_ns, ref.name))
-            if obj is None:
-                raise _Fail("unknown_metric", f"no KeptnMetric {metric_ns}/{ref.name}")
-            try:
-                metric = decode_spec(obj.spec, MetricSpec)
-            except InvalidSpec as exc:
-                raise _Fail(
-                    "invalid_metric", f"KeptnMetric {metric_ns}/{ref.name}: {exc}"
-                ) from None
-            if not metric.query or not metric.provider.name:
-                raise _Fail(
-                    "invalid_metric",
-                    f"KeptnMetric {metric_ns}/{ref.name} needs a query and a provider",
-                )
-            server, insecure = self._provider(metric_ns, metric.provider.name, explicit=True)
-            return metric.query, server, insecure, _window(metric)
-        if not objective.query:
-            raise _Fail("invalid_definition", "an objective needs keptnMetricRef or query")
-        source = (objective.source or spec.source or "prometheus").lower()
-        if source not in PROVIDER_TYPES:
-            raise _Fail("unsupported_provider", f"source {source!r}: only prometheus and thanos")
-        if objective.provider is not None and objective.provider.name:
-            provider_ns = objective.provider.namespace or namespace
-            if provider_ns != namespace and not self.gate.allowed(provider_ns):
-                raise _Fail(
-                    "forbidden_namespace",
-                    f"provider {provider_ns}/{objective.provider.name}: namespace not enabled",
-                )
-            server, insecure = self._provider(provider_ns, objective.provider.name, explicit=True)
-        elif (namespace, source) in self.providers:
-            server, insecure = self._provider(namespace, source, explicit=True)
-        elif self.config.default_server:
-            server, insecure = self.config.default_server, False
-        else:
-            raise _Fail(
-                "no_server",
-                f"no KeptnMetricsProvider {namespace}/{source} and no "
-                "--prometheus-url for inline queries",
-            )
-        return objective.query, server, insecure, None
-
-    def _provider(self, namespace: str, name: str, *, explicit: bool) -> tuple[str, bool]:
-        obj = self.providers.get((namespace, name))
-        if obj is None:
-            raise _Fail("unknown_provider", f"no KeptnMetricsProvider {namespace}/{name}")
-        try:
-            spec = decode_spec(obj.spec, ProviderSpec)
-        except InvalidSpec as exc:
-            raise _Fail(
-                "invalid_provider", f"KeptnMetricsProvider {namespace}/{name}: {exc}"
-            ) from None
-        kind = (spec.type or (name if name in PROVIDER_TYPES else "")).lower()
-        if kind not in PROVIDER_TYPES:
-            raise _Fail(
-                "unsupported_provider",
-                f"KeptnMetricsProvider {namespace}/{name} has type {spec.type!r}: "
-                "Daylight queries prometheus and thanos only",
-            )
-        if not valid_server(spec.target_server):
-            raise _Fail(
-                "invalid_provider",
-                f"KeptnMetricsProvider {namespace}/{name}: targetServer "
-                f"{spec.target_server!r} is not an http(s) URL",
-            )
-        return spec.target_server, spec.insecure_skip_tls_verify
-
 
 def _schedule(spec: EvaluationDefinitionSpec) -> tuple[int, float]:
     if not 0 <= spec.retries <= MAX_RETRIES:
-        raise _Fail("invalid_definition", f"retries must be within 0..{MAX_RETRIES}")
+        raise EvaluationFailure("invalid_definition", f"retries must be within 0..{MAX_RETRIES}")
     try:
         interval = parse_go_duration(spec.retry_interval)
     except ValueError as exc:
-        raise _Fail("invalid_definition", f"retryInterval: {exc}") from None
+        raise EvaluationFailure("invalid_definition", f"retryInterval: {exc}") from None
     if interval > MAX_RETRY_INTERVAL_S:
-        raise _Fail("invalid_definition", "retryInterval must be at most 1h")
+        raise EvaluationFailure("invalid_definition", "retryInterval must be at most 1h")
     return spec.retries, interval
-
-
-def _window(metric: MetricSpec) -> tuple[float, float, str] | None:
-    if metric.range is None:
-        return None
-    try:
-        interval = parse_go_duration(metric.range.interval or "5m")
-        step = parse_go_duration(metric.range.step) if metric.range.step else 60.0
-    except ValueError as exc:
-        raise _Fail("invalid_metric", f"range: {exc}") from None
-    how = metric.range.aggregation or "avg"
-    if how not in AGGREGATIONS or not 0 < interval <= 31 * 86400 or step <= 0:
-        raise _Fail(
-            "invalid_metric",
-            f"range: aggregation one of {', '.join(AGGREGATIONS)}, "
-            "interval up to 31 days, step above zero",
-        )
-    if interval / max(step, 1.0) > 11_000:
-        raise _Fail("invalid_metric", "range: more than 11000 points (raise the step)")
-    return interval, step, how
 
 
 def _failure(results: list[ObjectiveResult], attempts: int) -> Verdict:

@@ -59,12 +59,12 @@ def load_in_cluster(
 
     configuration = Configuration()
     try:
-        loader = InClusterConfigLoader(  # type: ignore[no-untyped-call]
+        loader = InClusterConfigLoader(  # type: ignore[no-untyped-call]  # kubernetes' loaders are untyped
             token_filename=str(token_file), cert_filename=str(ca_file), try_refresh_token=True
         )
         # kubelet rotates projected tokens (about hourly); re-read the file this often
         loader._token_refresh_period = timedelta(seconds=refresh_period_s)
-        loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+        loader.load_and_set(configuration)  # type: ignore[no-untyped-call]  # kubernetes' loaders are untyped
     except ConfigException as exc:
         raise ConfigError(f"in-cluster configuration unusable: {exc}") from exc
     return _from_configuration(configuration, "in-cluster service account")
@@ -83,7 +83,7 @@ def load_kubeconfig(path: str | None, context: str | None) -> ClusterAccess:
             "set KUBECONFIG, or run `daylight demo` to try the simulated cluster"
         )
     try:
-        load_kube_config(  # type: ignore[no-untyped-call]
+        load_kube_config(  # type: ignore[no-untyped-call]  # kubernetes' loaders are untyped
             config_file=location, context=context, client_configuration=configuration
         )
     except (ConfigException, OSError, ValueError) as exc:

@@ -13,101 +13,32 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import aiohttp
-import msgspec
 
-from exporter.events.objects import ControllerRevision, ListMeta, ReplicaSet, ReplicaSetSpec, Status
 from exporter.kube.client import ApiClient, ApiError, LineTooLong
+from exporter.kube.decoding import (
+    Decoder,
+    InformerStats,
+    Line,
+    compact,
+    object_key,
+    object_version,
+)
 from exporter.kube.resources import Resource
 
 log = logging.getLogger("daylight.kube")
 
-T = TypeVar("T")
-MAX_ANNOTATION = 64 * 1024  # the API server caps all annotations of an object at 256 KiB
-
-
-class WatchEvent(msgspec.Struct, Generic[T]):
-    type: str
-    object: T
-
-
-class ObjectList(msgspec.Struct, Generic[T]):
-    items: list[T] = []
-    metadata: ListMeta = msgspec.field(default_factory=ListMeta)
-
-
-class _VersionOnlyMeta(msgspec.Struct, rename="camel"):
-    resource_version: Any = ""
-    namespace: Any = ""
-    name: Any = ""
-
-
-class _VersionOnly(msgspec.Struct):
-    metadata: _VersionOnlyMeta = msgspec.field(default_factory=_VersionOnlyMeta)
-
-
-_EMPTY_RAW = msgspec.Raw(b"{}")
-_EMPTY_RS_SPEC = ReplicaSetSpec()
-
-
-class _TypeOnly(msgspec.Struct):
-    type: Any = None
-
-
-_type_only = msgspec.json.Decoder(_TypeOnly)
-
-
-def _event_type(line: bytes) -> object:
-    try:
-        return _type_only.decode(line).type
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-
-
-_lenient_event = msgspec.json.Decoder(WatchEvent[_VersionOnly])
-_status_event = msgspec.json.Decoder(WatchEvent[Status])
 
 Sink = Callable[[str, Any, bool], None]
 """Receives (event type, decoded object, initial) for every change, in order."""
 
 
-def compact(obj: Any) -> None:
-    """What the cache keeps of a ReplicaSet or ControllerRevision after the model saw it.
-
-    A cluster keeps ~10 of them per workload, each with a full pod template; the model
-    extracts what history needs when it first sees one, and later events bring fresh copies,
-    so the cache needs only identity and ownership (for relists and deletions).
-    """
-    if isinstance(obj, ReplicaSet):
-        obj.spec = _EMPTY_RS_SPEC
-    elif isinstance(obj, ControllerRevision):
-        obj.data = _EMPTY_RAW
-    else:
-        return
-    obj.metadata.labels = {}
-    obj.metadata.annotations = {}
-
-
 class Disabled(Exception):
     """The resource cannot be watched (missing CRD, forbidden); retried much later."""
-
-
-@dataclass(slots=True)
-class InformerStats:
-    events: Counter[str] = field(default_factory=Counter)
-    restarts: Counter[str] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    invalid: Counter[str] = field(default_factory=Counter)
-    lists: int = 0
-    synced: bool = False
-    disabled: str | None = None
-    last_event_at: float = 0.0
-    cached: int = 0
 
 
 @dataclass(slots=True)
@@ -154,13 +85,19 @@ class Informer:
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.item_type = item_type if item_type is not None else resource.item_type
-        self._list_decoder = msgspec.json.Decoder(ObjectList[self.item_type])  # type: ignore[name-defined]
-        self._event_decoder = msgspec.json.Decoder(WatchEvent[self.item_type])  # type: ignore[name-defined]
         self.cache: dict[str, Any] = {}
         self.resource_version = ""
         self.stats = InformerStats()
         self.sink: Sink = lambda _type, _obj, _initial: None
         self.name = resource.plural if namespace is None else f"{resource.plural}@{namespace}"
+        self.decoder = Decoder(
+            resource,
+            self.item_type,
+            name=self.name,
+            stats=self.stats,
+            excluded_namespaces=excluded_namespaces,
+            clock=clock,
+        )
 
     # ------------------------------------------------------------------ list
 
@@ -192,9 +129,9 @@ class Informer:
                     params.pop("continue", None)
                     continue
                 raise
-            page = self._decode_list(body)
+            page = self.decoder.page(body)
             del body
-            prepared = [obj for obj in (self._prepare(item) for item in page.items) if obj]
+            prepared = [obj for obj in (self.decoder.prepare(i) for i in page.items) if obj]
             if consume is not None:
                 consume(prepared)
                 for obj in prepared:
@@ -210,57 +147,6 @@ class Informer:
 
     def _compact(self, obj: Any) -> None:
         compact(obj)
-
-    def _decode_list(self, body: bytes) -> ObjectList[Any]:
-        try:
-            page: ObjectList[Any] = self._list_decoder.decode(body)
-            return page
-        except msgspec.ValidationError:
-            # One bad item must not hide the others: decode item by item, drop the bad ones.
-            raw = msgspec.json.decode(body, type=ObjectList[msgspec.Raw])
-            good = []
-            item_decoder = msgspec.json.Decoder(self.item_type)
-            for item in raw.items:
-                try:
-                    good.append(item_decoder.decode(item))
-                except msgspec.ValidationError as exc:
-                    self._invalid("wrong_field_type", str(exc))
-            return ObjectList(items=good, metadata=raw.metadata)
-
-    def _prepare(self, obj: Any) -> Any | None:
-        """Fill in what list items lack, strip oversized annotations, apply exclusions."""
-        if isinstance(obj, dict):
-            obj.setdefault("kind", self.resource.kind)
-            obj.setdefault("apiVersion", self.resource.api_version)
-            return obj
-        if getattr(obj, "kind", None) == "":
-            obj.kind = self.resource.kind
-        meta = obj.metadata
-        if meta.namespace in self.excluded:
-            return None
-        annotations = getattr(meta, "annotations", None)
-        if annotations and any(len(v) > MAX_ANNOTATION for v in annotations.values()):
-            self._invalid("oversized_annotation", f"{meta.namespace}/{meta.name}")
-            meta.annotations = {k: v for k, v in annotations.items() if len(v) <= MAX_ANNOTATION}
-        return obj
-
-    @staticmethod
-    def key(obj: Any) -> str:
-        if isinstance(obj, dict):
-            meta = obj.get("metadata", {})
-            return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-        return f"{obj.metadata.namespace}/{obj.metadata.name}"
-
-    @staticmethod
-    def version_of(obj: Any) -> str:
-        if isinstance(obj, dict):
-            return str(obj.get("metadata", {}).get("resourceVersion", ""))
-        return str(obj.metadata.resource_version)
-
-    def _invalid(self, reason: str, detail: str) -> None:
-        self.stats.invalid[reason] += 1
-        if self.stats.invalid[reason] <= 3 or self.stats.invalid[reason] % 1000 == 0:
-            log.warning("%s: skipped invalid input (%s): %s", self.name, reason, detail[:200])
 
     async def initial_list(self, consume: Callable[[list[Any]], None] | None = None) -> list[Any]:
         """The start-up snapshot. Raises Disabled for a missing CRD or a forbidden resource."""
@@ -281,7 +167,7 @@ class Informer:
                 await asyncio.sleep(delay)
                 continue
             self.backoff.reset()
-            self.cache = {self.key(obj): obj for obj in items}
+            self.cache = {object_key(obj): obj for obj in items}
             self.stats.cached = len(self.cache)
             self.stats.synced = True
             self.stats.disabled = None
@@ -391,83 +277,38 @@ class Informer:
         ) as lines:
             async for line in lines:
                 if isinstance(line, LineTooLong):
-                    self._invalid("oversized_event", f"{line.size} bytes")
+                    self.decoder.invalid("oversized_event", f"{line.size} bytes")
                     continue
-                outcome = self._handle_line(line)
-                if outcome == "gone":
+                outcome = self.handle_line(line)
+                if outcome is Line.GONE:
                     return True
-                if outcome == "error":
+                if outcome is Line.ERROR:
                     raise ApiError(500, "WatchError", "error event in watch stream")
                 self.backoff.reset()
         return False
 
-    def _handle_line(self, line: bytes) -> str:
-        try:
-            event = self._event_decoder.decode(line)
-        except msgspec.ValidationError as exc:
-            # an ERROR event carries a Status, which does not fit the resource's type
-            if _event_type(line) == "ERROR":
-                return self._watch_error(line)
-            self._skip_invalid_event(line, exc)
-            return "ok"
-        except msgspec.DecodeError as exc:
-            self._invalid("malformed_json", str(exc))
-            return "ok"
-        kind = event.type
-        if kind == "BOOKMARK":
-            self.stats.events["BOOKMARK"] += 1
-            self.resource_version = self.version_of(event.object) or self.resource_version
-            return "ok"
-        if kind == "ERROR":
-            return self._watch_error(line)
-        if kind not in ("ADDED", "MODIFIED", "DELETED"):
-            self._invalid("unknown_event_type", kind)
-            return "ok"
-        obj = self._prepare(event.object)
-        self.stats.events[kind] += 1
-        self.stats.last_event_at = self.clock()
-        if obj is None:
-            return "ok"
-        version = self.version_of(obj)
-        if version:
-            self.resource_version = version
-        key = self.key(obj)
-        if kind == "DELETED":
-            self.cache.pop(key, None)
+    def handle_line(self, line: bytes) -> Line:
+        """One watch line: into the cache and the sink (then compacted), position kept."""
+        outcome, change = self.decoder.line(line)
+        if change is None:
+            if self.decoder.position:
+                self.resource_version = self.decoder.position
+            return outcome
+        if change.version:
+            self.resource_version = change.version
+        if change.type == "DELETED":
+            self.cache.pop(change.key, None)
         else:
-            self.cache[key] = obj
+            self.cache[change.key] = change.obj
         self.stats.cached = len(self.cache)
-        self.sink(kind, obj, False)
-        self._compact(obj)
-        return "ok"
-
-    def _watch_error(self, line: bytes) -> str:
-        self.stats.events["ERROR"] += 1
-        try:
-            status = _status_event.decode(line).object
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            self._invalid("malformed_error_event", line[:200].decode("utf-8", "replace"))
-            return "error"
-        if status.code == 410 or status.reason in ("Expired", "Gone"):
-            return "gone"
-        log.warning("%s: watch error %s %s", self.name, status.code, status.message)
-        return "error"
-
-    def _skip_invalid_event(self, line: bytes, exc: Exception) -> None:
-        """Keep the stream position even when an object cannot be understood."""
-        self._invalid("wrong_field_type", str(exc))
-        try:
-            lenient = _lenient_event.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return
-        version = lenient.object.metadata.resource_version
-        if isinstance(version, str) and version:
-            self.resource_version = version
+        self.sink(change.type, change.obj, False)
+        self._compact(change.obj)
+        return outcome
 
     async def _relist(self) -> None:
         """After 410 Gone: a fresh snapshot, delivered as the events we missed."""
         items = await self.list_all()
-        fresh = {self.key(obj): obj for obj in items}
+        fresh = {object_key(obj): obj for obj in items}
         for key, old in list(self.cache.items()):
             if key not in fresh:
                 self.stats.events["DELETED"] += 1
@@ -477,7 +318,7 @@ class Informer:
             if old is None:
                 self.stats.events["ADDED"] += 1
                 self.sink("ADDED", obj, False)
-            elif self.version_of(old) != self.version_of(obj):
+            elif object_version(old) != object_version(obj):
                 self.stats.events["MODIFIED"] += 1
                 self.sink("MODIFIED", obj, False)
         self.cache = fresh

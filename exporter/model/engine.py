@@ -45,8 +45,12 @@ __all__ = ["DoraModel", "ModelConfig"]
 class DoraModel:
     def __init__(self, config: ModelConfig | None = None) -> None:
         self.config = config or ModelConfig()
-        parts = assemble(self.config, find_apps=self.find_apps, open_failure=self._open_failure,
-                         clear_failure=self._clear_failure)  # fmt: skip
+        parts = assemble(
+            self.config,
+            find_apps=self.find_apps,
+            open_failure=self._open_failure,
+            clear_failure=self._clear_failure,
+        )
         self.stats = parts.stats
         self.facts = parts.facts
         self.timers = parts.timers

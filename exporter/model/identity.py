@@ -50,8 +50,12 @@ class Sources:
         workload_annotations: Mapping[str, str],
         workload_labels: Mapping[str, str],
     ) -> None:
-        self._sources = (template_annotations, template_labels, workload_annotations,
-                         workload_labels)  # fmt: skip
+        self._sources = (
+            template_annotations,
+            template_labels,
+            workload_annotations,
+            workload_labels,
+        )
         merged: dict[str, str] = {}
         for source in reversed(self._sources):
             merged.update(source)

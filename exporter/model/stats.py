@@ -14,13 +14,30 @@ from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeplo
 
 # Lead times and restores span minutes to weeks; default client buckets stop at 10 s.
 LEAD_TIME_BUCKETS = (
-    60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 86400.0,
-    2 * 86400.0, 7 * 86400.0, 14 * 86400.0, 30 * 86400.0,
-)  # fmt: skip
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    3 * 3600.0,
+    6 * 3600.0,
+    86400.0,
+    2 * 86400.0,
+    7 * 86400.0,
+    14 * 86400.0,
+    30 * 86400.0,
+)
 DURATION_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 RESTORE_BUCKETS = (
-    60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0,
-)  # fmt: skip
+    60.0,
+    300.0,
+    900.0,
+    1800.0,
+    3600.0,
+    4 * 3600.0,
+    86400.0,
+    7 * 86400.0,
+    30 * 86400.0,
+)
 
 
 @dataclass(slots=True)

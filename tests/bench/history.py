@@ -34,7 +34,7 @@ import orjson
 from exporter.events import objects as schema
 from exporter.events.envelope import ObjectEvent
 from exporter.kube import eventlog
-from exporter.kube.informer import compact
+from exporter.kube.decoding import compact
 from exporter.model.engine import DoraModel
 from exporter.model.windows import DAY
 from exporter.state.store import StateStore
@@ -65,8 +65,8 @@ def synthetic_history(apps: int, days: int) -> Log:
         for i, (d, labels) in enumerate(deployments):
             at = day * DAY + (i * 37) % 80000
             version = f"{day}.{i}"
-            template = pod_template(f"registry.example/svc-{i}:{version}", labels,
-                                    {"daylight.dev/commit-time": str(int(at - 3600))})  # fmt: skip
+            commit = {"daylight.dev/commit-time": str(int(at - 3600))}
+            template = pod_template(f"registry.example/svc-{i}:{version}", labels, commit)
             d.set_template(at, template)
             d.controller_rolls(at + 1, f"{i:05d}{day:05d}")
             if (day + i) % 10 == 3:
@@ -132,7 +132,7 @@ def cluster_objects(workloads: int, revisions: int) -> list[bytes]:
     for w in range(workloads):
         log = Log()
         labels = {"app": f"w{w}", "app.kubernetes.io/name": f"w{w}",
-                  "app.kubernetes.io/part-of": f"app{w // 4}"}  # fmt: skip
+                  "app.kubernetes.io/part-of": f"app{w // 4}"}  # fmt: skip  # a table
         d = Deployment(log, f"ns{(w // 4) % 200}", f"w{w}", labels, at=0)
         for r in range(revisions):
             d.set_template(r * DAY, pod_template(f"registry.example/w{w}:{r}", labels))

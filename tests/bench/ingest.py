@@ -10,7 +10,7 @@ One run measures, side by side on the same bytes:
    (run first, before the process has freed memory that the cache could silently reuse).
 2. Watch ingest throughput. One list of synthetic watch event lines (about 90% Pods of
    6-11 KB, plus ReplicaSets and Deployments), each serialized once with orjson, is fed to:
-   (a) our path: ``Informer._handle_line`` of the pods / replicasets / deployments informer,
+   (a) our path: ``Informer.handle_line`` of the pods / replicasets / deployments informer,
        whose sink feeds a real ``DoraModel`` through ``ObjectEvent`` exactly as
        ``exporter/runtime.py`` does (decode + cache + model);
    (b) ``orjson.loads(line)`` alone;
@@ -935,7 +935,7 @@ class Pipeline:
 
         for informer in self.informers.values():
             informer.sink = sink
-        self.handle = {kind: inf._handle_line for kind, inf in self.informers.items()}
+        self.handle = {kind: inf.handle_line for kind, inf in self.informers.items()}
 
     def initial_sync(self) -> int:
         """runtime.LiveRuntime.start without the network: LIST in WATCHED order, then apply."""
@@ -1217,7 +1217,7 @@ def measure_memory(count: int, batch: int = 1000) -> dict[str, Any]:
 
     # warm up every code path (decoder, generator, interned strings) with throwaway pods
     for line in batch_lines(200):
-        informer._handle_line(line)
+        informer.handle_line(line)
     informer.cache.clear()
     gc.collect()
     _trim()
@@ -1229,7 +1229,7 @@ def measure_memory(count: int, batch: int = 1000) -> dict[str, Any]:
         lines = batch_lines(min(batch, count - done))
         d = time.perf_counter()
         for line in lines:
-            informer._handle_line(line)
+            informer.handle_line(line)
         decode_s += time.perf_counter() - d
         done += len(lines)
         del lines

@@ -77,13 +77,13 @@ async def test_record_then_replay_gives_the_same_report(tmp_path: Path) -> None:
         record = await asyncio.create_subprocess_exec(
             *DAYLIGHT, "record", str(log), "--kubeconfig", str(kubeconfig), "--duration", "8s",
             stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )  # fmt: skip  # a table
         _, record_err = await asyncio.wait_for(record.communicate(), 60)
         assert record.returncode == 0, record_err.decode()
         live = await asyncio.create_subprocess_exec(
             *DAYLIGHT, "report", "--kubeconfig", str(kubeconfig), "--format", "json",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )  # fmt: skip  # a table
         live_out, live_err = await asyncio.wait_for(live.communicate(), 60)
         assert live.returncode == 0, live_err.decode()
     finally:

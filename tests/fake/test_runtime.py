@@ -40,7 +40,7 @@ def deployment(name: str, ns: str, image: str, **labels: str) -> dict[str, Any]:
 @pytest.fixture
 async def sim() -> AsyncIterator[SimCluster]:
     cluster = SimCluster(world=False, with_pods=False, pod_ready_s=0.1, bookmark_interval_s=0.2,
-                         controller_interval_s=0.05)  # fmt: skip
+                         controller_interval_s=0.05)  # fmt: skip  # a table
     await cluster.start()
     for ns in ("team-a", "team-b", "kube-system"):
         cluster.store.create("namespaces", {"metadata": {"name": ns}})

@@ -260,23 +260,23 @@ async def test_missing_secret_and_configmap_fail_the_task_before_it_runs(
     with a reason, a Warning Event and a record the exporter reads; a present one is fine."""
     cp = control_plane
     cp.kubectl("create", "secret", "generic", "present", "-n", namespace,
-               "--from-literal=SECURE_DATA=s3cr3t")  # fmt: skip
+               "--from-literal=SECURE_DATA=s3cr3t")  # fmt: skip  # a table
     definitions = {
         "with-secret": {"python": {"inline": {"code": "print(1)"},
                                    "secureParameters": {"secret": "present"}}},
         "without-secret": {"python": {"inline": {"code": "print(1)"},
                                       "secureParameters": {"secret": "absent"}}},
         "without-code": {"deno": {"configMapRef": {"name": "no-such-code"}}},
-    }  # fmt: skip
+    }  # fmt: skip  # a table
     for name, spec in definitions.items():
         body = {"apiVersion": "lifecycle.keptn.sh/v1", "kind": "KeptnTaskDefinition",
-                "metadata": {"name": name}, "spec": spec}  # fmt: skip
+                "metadata": {"name": name}, "spec": spec}  # fmt: skip  # a table
         cp.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
     access = load(str(cp.kubeconfig))
     exporter = Exporter(access, namespaces=(namespace,))
     await exporter.start()
-    launcher = Launcher(access, LauncherConfig(allowed_namespaces=(namespace,),
-                                               namespaces=(namespace,), tick_s=0.2))  # fmt: skip
+    config = LauncherConfig(allowed_namespaces=(namespace,), namespaces=(namespace,), tick_s=0.2)
+    launcher = Launcher(access, config)
     await launcher.start()
     try:
         body = deployment("registry.example/checkout:3.0")
@@ -286,7 +286,7 @@ async def test_missing_secret_and_configmap_fail_the_task_before_it_runs(
         }
         cp.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
         jobs = await wait_for("three post Jobs", lambda: len(task_jobs(cp, namespace)) == 3
-                              and task_jobs(cp, namespace), timeout=120)  # fmt: skip
+                              and task_jobs(cp, namespace), timeout=120)  # fmt: skip  # a table
         records = {
             j["metadata"]["labels"][keys.TASK_NAME_KEY]: j["metadata"]["annotations"].get(
                 keys.FAILURE_ANNOTATION, ""

@@ -19,7 +19,7 @@ def test_flags_become_the_configuration() -> None:
         ["launcher", "--allowed-namespaces", "team-a, team-b", "--catch-up-window", "10m",
          "--python-runtime-image", "registry.example/py:2", "--task-events", "off",
          "--max-task-timeout", "2h"]
-    )  # fmt: skip
+    )  # fmt: skip  # a table
     config, model = config_from(args)
     assert config.allowed_namespaces == ("team-a", "team-b")
     assert config.catch_up_window_s == 600.0 and config.limits.min_ttl_s == 600

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from exporter.outputs.metrics import FAMILIES
+from exporter.outputs.families import FAMILIES, FamilyType
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = (ROOT / "alerts" / "daylight.rules.yml", ROOT / "alerts" / "optional.rules.yml")
@@ -40,7 +40,7 @@ PROMETHEUS_METRICS = {"up"}
 _KEYWORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
     "bool", "offset", "inf", "nan", "le",
-}  # fmt: skip
+}  # fmt: skip  # a table
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _RANGES = re.compile(r"\[[^\]]*\]")
 _LABELS = re.compile(r"\{[^}]*\}")
@@ -51,11 +51,11 @@ _LABEL_VALUES = re.compile(r"^\s*label_values\((.*),\s*\w+\s*\)\s*$", re.S)
 
 def dora_metrics() -> set[str]:
     names = set()
-    for name, kind, _ in FAMILIES:
-        if kind == "histogram":
-            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    for family in FAMILIES:
+        if family.type is FamilyType.HISTOGRAM:
+            names |= {f"{family.name}_{part}" for part in ("bucket", "sum", "count")}
         else:
-            names.add(name)
+            names.add(family.name)
     return names
 
 

@@ -25,7 +25,7 @@ from tools.dashboards import generate
 
 FILES = sorted((ROOT / "dashboards").glob("*.json"))
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__from", "__to", "__all",
-                     "__data", "__url_time_range"}  # fmt: skip
+                     "__data", "__url_time_range"}  # fmt: skip  # a table
 ALLOWED_UIDS = {"prometheus": "${datasource}", "tempo": "${tracing}", "grafana": "-- Grafana --"}
 _VARIABLE = re.compile(r"\$\{(\w+)[^}]*\}|\$(\w+)")
 

@@ -191,7 +191,7 @@ def test_semantic_convention_attributes_and_resource(
     for span in spans:
         for key, value in (span.attributes or {}).items():
             assert key.split(".")[0] in {"deployment", "k8s", "keptn", "vcs", "container",
-                                         "oci", "daylight", "error"}, key  # fmt: skip
+                                         "oci", "daylight", "error"}, key  # fmt: skip  # a table
             assert TRACEPARENT not in str(value)
 
 
@@ -513,7 +513,7 @@ class BlockingExporter(SpanExporter):
 def test_queue_is_bounded_whole_traces_dropped_and_counted() -> None:
     sink = BlockingExporter()
     trace = TraceEmitter(exporter=sink, max_queue_size=10, max_export_batch_size=3,
-                         schedule_delay_s=0.01)  # fmt: skip
+                         schedule_delay_s=0.01)  # fmt: skip  # a table
     try:
         groups = [
             group_of(workload("Deployment", f"w{i}", "1", i, i + 10), outcome=Outcome.SUCCEEDED)
@@ -542,7 +542,7 @@ def test_queue_is_bounded_whole_traces_dropped_and_counted() -> None:
 def test_close_is_bounded_and_counts_what_is_left_as_dropped() -> None:
     sink = BlockingExporter()
     trace = TraceEmitter(exporter=sink, max_queue_size=30, max_export_batch_size=3,
-                         schedule_delay_s=0.01)  # fmt: skip
+                         schedule_delay_s=0.01)  # fmt: skip  # a table
     for i in range(5):
         trace.emit(group_of(workload("Deployment", f"w{i}", "1", i, 9), outcome=Outcome.SUCCEEDED))
     assert sink.entered.wait(5)
@@ -610,7 +610,7 @@ def test_protocol_selection(monkeypatch: pytest.MonkeyPatch) -> None:
              "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}
         )
         == "http/protobuf"
-    )  # fmt: skip
+    )  # fmt: skip  # a table
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
     grpc = TraceEmitter(endpoint="http://127.0.0.1:4317")
     assert grpc.protocol == "grpc"

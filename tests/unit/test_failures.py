@@ -28,7 +28,7 @@ def build_failure_log() -> Log:
     d.complete(20)
     # CI registers 1.1 before the rollout; a pod of 1.1 crash-loops after it completed
     log.side(90, "CHANGE", {"commit_sha": "abc1234", "commit_time": ts(50), "version": "1.1",
-                            "namespace": "shop"})  # fmt: skip
+                            "namespace": "shop"})  # fmt: skip  # a table
     d.set_template(100, api("1.1"))
     d.controller_rolls(101, "a000000002")
     d.complete(130)
@@ -47,13 +47,13 @@ def build_failure_log() -> Log:
     d.controller_rolls(1501, "a000000004")
     d.complete(1530)
     alert = {"status": "firing", "labels": {"alertname": "HighErrorRate", "namespace": "shop",
-             "app": "api"}, "fingerprint": "f00d", "startsAt": ts(2000)}  # fmt: skip
+             "app": "api"}, "fingerprint": "f00d", "startsAt": ts(2000)}  # fmt: skip  # a table
     log.side(2000, "ALERT", alert)
     log.side(2001, "ALERT", {**alert, "labels": {"alertname": "X", "namespace": "elsewhere"},
-                             "fingerprint": "beef"})  # fmt: skip
+                             "fingerprint": "beef"})  # fmt: skip  # a table
     log.side(2600, "ALERT", {**alert, "status": "resolved"})
     log.side(3000, "CHANGE", {"commit_sha": "def5678", "commit_time": ts(1400),
-                              "version": "1.3", "app": "api"})  # fmt: skip
+                              "version": "1.3", "app": "api"})  # fmt: skip  # a table
     # bad input in the log is skipped, not fatal
     log.side(3001, "CHANGE", {"commit_sha": "nothex!", "commit_time": ts(1400)})
     log.side(3002, "CHANGE", {"commit_sha": "abcdef1", "commit_time": "2199-01-01T00:00:00Z"})

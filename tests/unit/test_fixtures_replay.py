@@ -70,8 +70,7 @@ EXPECTED: dict[str, list[Expected]] = {
          [("Deployment", "frontend", "2024.2", "2", "succeeded", False, None),
           ("Deployment", "cart", "2024.2", "2", "succeeded", False, None)]),
     ],
-}  # fmt: skip
-
+}  # fmt: skip  # a table
 #: Per app: (deployments, successful deployments, failed changes, rework deployments).
 EXPECTED_APPS: dict[str, dict[str, tuple[int, int, int, int]]] = {
     "deployment-lifecycle": {"web": (4, 4, 1, 1)},

@@ -65,7 +65,7 @@ async def test_bad_payloads_get_400_with_a_reason(served) -> None:  # type: igno
         (json.dumps({"commit_sha": "abcdef1", "commit_time": ts(0), "app": "a\"b"}).encode(),
          "change_field"),
         (json.dumps([1, 2]).encode(), "change_body"),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table
     for raw, reason in cases:
         response = await client.post("/api/v1/changes", data=raw, headers=AUTH)
         assert response.status == 400, reason
@@ -82,7 +82,7 @@ async def test_alertmanager_webhook(served) -> None:  # type: ignore[no-untyped-
                                         "app_kubernetes_io_name": "api"}, "fingerprint": "aa"},
         {"status": "firing", "labels": {"alertname": "Other", "namespace": "nowhere",
                                         "app": "ghost"}, "fingerprint": "bb"},
-    ]}  # fmt: skip
+    ]}  # fmt: skip  # a table
     response = await client.post("/api/v1/alerts", json=payload, headers=AUTH)
     assert response.status == 202
     assert (await response.json())["matched"] == 1

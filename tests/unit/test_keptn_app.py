@@ -20,7 +20,7 @@ def keptn_app(version: str, revision: int, workloads: dict[str, str]) -> dict[st
                      "creationTimestamp": ts(0), "generation": revision},
         "spec": {"version": version, "revision": revision,
                  "workloads": [{"name": n, "version": v} for n, v in workloads.items()]},
-    }  # fmt: skip
+    }  # fmt: skip  # a table
 
 
 def template(name: str, version: str) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def test_keptn_app_versions_are_the_app_deployments(
         (d["app"], d["version"], d["started_at"], d["finished_at"],
          sorted(w["workload"] for w in d["workloads"]))
         for d in report["app_deployments"]
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table
     assert rows == [
         ("shop", "1.0", ts(0), ts(130), ["db", "web"]),
         ("shop", "1.1", ts(201), ts(230), ["web"]),

@@ -90,12 +90,12 @@ def test_rollout_status_rules_match_kubectl() -> None:
     old_pods = {**done, "replicas": 4}
     assert not rollout.rollout_complete(workload("Deployment", {"replicas": 3}, old_pods))
     sts = {"observedGeneration": 2, "currentRevision": "a", "updateRevision": "b",
-           "updatedReplicas": 2, "readyReplicas": 2}  # fmt: skip
+           "updatedReplicas": 2, "readyReplicas": 2}  # fmt: skip  # a table
     assert not rollout.rollout_complete(workload("StatefulSet", {"replicas": 2}, sts))
     sts["currentRevision"] = "b"
     assert rollout.rollout_complete(workload("StatefulSet", {"replicas": 2}, sts))
     ds = {"observedGeneration": 2, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
-          "numberAvailable": 2}  # fmt: skip
+          "numberAvailable": 2}  # fmt: skip  # a table
     assert not rollout.rollout_complete(workload("DaemonSet", {}, ds))
     dead = {
         "observedGeneration": 2,
@@ -183,7 +183,7 @@ def test_same_time_events_of_different_objects_commute(rng: random.Random) -> No
 def test_bad_event_log_lines_are_skipped_with_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     good = json.dumps({"time": ts(0), "type": "ADDED", "object": {"kind": "Namespace",
-                       "metadata": {"name": "x"}}})  # fmt: skip
+                       "metadata": {"name": "x"}}})  # fmt: skip  # a table
     path.write_text(
         "not json\n"
         + json.dumps({"time": "yesterday", "type": "ADDED", "object": {}}) + "\n"
@@ -191,7 +191,7 @@ def test_bad_event_log_lines_are_skipped_with_a_reason(tmp_path: Path) -> None:
         + json.dumps({"time": ts(0), "type": "ADDED", "object": {"kind": "Deployment",
                       "metadata": {"name": []}}}) + "\n"
         + good + "\n"
-    )  # fmt: skip
+    )  # fmt: skip  # a table
     events = list(eventlog.read(path))
     assert len(events) == 1
     with pytest.raises(eventlog.EventLogError, match=":1:"):

@@ -100,7 +100,7 @@ def window_gauges(model: DoraModel, now: float) -> list[str]:
         if line.startswith(("dora_deployment_frequency", "dora_change_failure_rate",
                             "dora_lead_time_median", "dora_time_to_restore_median",
                             "dora_rework_rate", "dora_lead_time_coverage"))
-    )  # fmt: skip
+    )  # fmt: skip  # a table
 
 
 @pytest.mark.parametrize("scenario", ["core", "failures"])
