@@ -23,7 +23,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check exporter kubesim tests tools
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict exporter/ kubesim/
+	$(BIN)/mypy --strict exporter kubesim tools tests
+	$(BIN)/lint-imports
 
 ## test: the whole suite — lint, types, unit, fake-API, real Prometheus, real control plane
 test: $(STAMP)

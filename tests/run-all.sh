@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README's test command (`make test`) and CI run it:
-# lint, types, then every pytest test — unit, fake-API fault injection, the demo smoke test,
+# lint, types, import layers, then every pytest test — unit, fake-API fault injection, the demo smoke test,
 # promtool on our exposition, and the end-to-end tests against the real control plane
 # (built from Go modules on first use and cached in ~/.cache/daylight).
 set -euo pipefail
@@ -22,8 +22,11 @@ echo "== lint (ruff)"
 $BIN/ruff check exporter kubesim tests tools
 $BIN/ruff format --check exporter kubesim tests tools
 
-echo "== types (mypy --strict exporter/ kubesim/)"
-$BIN/mypy --strict exporter/ kubesim/
+echo "== types (mypy --strict, every package)"
+$BIN/mypy --strict exporter kubesim tools tests
+
+echo "== import layers (lint-imports, contracts in pyproject.toml)"
+$BIN/lint-imports
 
 need_apt promtool prometheus
 

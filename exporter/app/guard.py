@@ -56,21 +56,23 @@ class Supervisor:
         streak = 0
         while True:
             started = self.monotonic()
+            crash: BaseException | None = None
             try:
                 await factory()
-                problem = "ended"
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                problem = "crashed"
-                log.exception("task %r crashed", name)
+            except Exception as exc:
+                crash = exc
             self.crashes[name] += 1
             self.down.add(name)
             if self.monotonic() - started >= self.healthy_after_s:
                 streak = 0
             delay = random.uniform(self.base_s, min(self.cap_s, self.base_s * 2**streak))
             streak = min(streak + 1, 16)
-            log.warning("task %r %s; restarting in %.1fs", name, problem, delay)
+            if crash is not None:
+                log.error("task %r crashed; restarting in %.1fs", name, delay, exc_info=crash)
+            else:
+                log.error("task %r ended; restarting in %.1fs", name, delay)
             await asyncio.sleep(delay)
             self.down.discard(name)
             log.info("task %r restarted", name)

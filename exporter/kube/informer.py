@@ -204,58 +204,69 @@ class Informer:
     async def run(self) -> None:
         """Watch forever (after ``initial_list`` or a Disabled), relisting when needed."""
         while True:
-            if self.stats.disabled is not None:
-                await asyncio.sleep(self.disabled_retry_s)
-                try:
-                    await self._relist()
-                except ApiError as exc:
-                    self._count_error(exc)
-                    if exc.code in (403, 404):
-                        self._disable(exc)
-                        continue
-                    await self._sleep_for(exc)
-                    continue
-                self.stats.disabled = None
-                self.stats.synced = True
-                log.info("%s: enabled again", self.name)
-            opened = time.monotonic()
-            before = sum(self.stats.events.values())
-            try:
-                gone = await self._watch_once()
-            except ApiError as exc:
-                self._count_error(exc)
-                if exc.code in (403, 404):
-                    self._disable(exc)
-                    continue
-                if exc.code == 410:
-                    gone = True
-                else:
-                    self.stats.restarts["error"] += 1
-                    await self._sleep_for(exc)
-                    continue
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                self.stats.restarts["disconnect"] += 1
-                delay = self.backoff.next()
-                log.info("%s: watch interrupted (%s); resuming in %.1fs", self.name, exc, delay)
-                await asyncio.sleep(delay)
+            if self.stats.disabled is not None and not await self._retry_disabled():
                 continue
-            if gone:
-                self.stats.restarts["gone"] += 1
-                log.info("%s: resourceVersion too old (410 Gone); relisting", self.name)
-                try:
-                    await self._relist()
-                except ApiError as exc:
-                    self._count_error(exc)
-                    await self._sleep_for(exc)
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    self.stats.errors["connection"] += 1
-                    log.info("%s: relist failed (%s)", self.name, exc)
-                    await asyncio.sleep(self.backoff.next())
+            await self._watch_round()
+
+    async def _retry_disabled(self) -> bool:
+        """A disabled resource is listed again now and then; True once it works again."""
+        await asyncio.sleep(self.disabled_retry_s)
+        try:
+            await self._relist()
+        except ApiError as exc:
+            self._count_error(exc)
+            if exc.code in (403, 404):
+                self._disable(exc)
             else:
-                self.stats.restarts["timeout"] += 1
-                if time.monotonic() - opened < 1.0 and sum(self.stats.events.values()) == before:
-                    # a watch that ends at once with nothing in it: do not hammer the server
-                    await asyncio.sleep(self.backoff.next())
+                await self._sleep_for(exc)
+            return False
+        self.stats.disabled = None
+        self.stats.synced = True
+        log.info("%s: enabled again", self.name)
+        return True
+
+    async def _watch_round(self) -> None:
+        """One watch request and what its end calls for: resume, relist, or back off."""
+        opened = time.monotonic()
+        before = sum(self.stats.events.values())
+        try:
+            gone = await self._watch_once()
+        except ApiError as exc:
+            self._count_error(exc)
+            if exc.code in (403, 404):
+                self._disable(exc)
+                return
+            if exc.code != 410:
+                self.stats.restarts["error"] += 1
+                await self._sleep_for(exc)
+                return
+            gone = True
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.stats.restarts["disconnect"] += 1
+            delay = self.backoff.next()
+            log.info("%s: watch interrupted (%s); resuming in %.1fs", self.name, exc, delay)
+            await asyncio.sleep(delay)
+            return
+        if gone:
+            await self._recover_gone()
+            return
+        self.stats.restarts["timeout"] += 1
+        if time.monotonic() - opened < 1.0 and sum(self.stats.events.values()) == before:
+            # a watch that ends at once with nothing in it: do not hammer the server
+            await asyncio.sleep(self.backoff.next())
+
+    async def _recover_gone(self) -> None:
+        self.stats.restarts["gone"] += 1
+        log.info("%s: resourceVersion too old (410 Gone); relisting", self.name)
+        try:
+            await self._relist()
+        except ApiError as exc:
+            self._count_error(exc)
+            await self._sleep_for(exc)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.stats.errors["connection"] += 1
+            log.info("%s: relist failed (%s)", self.name, exc)
+            await asyncio.sleep(self.backoff.next())
 
     async def _watch_once(self) -> bool:
         """One WATCH request; True when the server said our version is gone (410)."""

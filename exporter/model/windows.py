@@ -66,68 +66,40 @@ def window_keys(deployments: list[AppDeployment], now: float, window_s: float) -
     )
 
 
+# The DORA performance tables (DESIGN §3): per key and report, the bounds of elite, high and
+# medium; whatever is beyond the last bound is low. Frequency is "at least", lead time and
+# restore "less than", change failure rate "at most".
+LEVELS = ("elite", "high", "medium")
+FREQUENCY_FLOORS = {"2021": (1.0, 1.0 / 30.0, 1.0 / 182.0), "2023": (1.0, 1.0 / 7.0, 1.0 / 30.0)}
+LEAD_TIME_BOUNDS = {"2021": (3600.0, 7 * DAY, 180 * DAY), "2023": (DAY, 7 * DAY, 30 * DAY)}
+FAILURE_RATE_BOUNDS = {"2021": (0.15, 0.20, 0.30), "2023": (0.05, 0.10, 0.15)}
+RESTORE_BOUNDS = {"2021": (3600.0, DAY, 7 * DAY), "2023": (3600.0, DAY, 7 * DAY)}
+
+
+def _level(within: list[bool]) -> str:
+    return next((level for level, ok in zip(LEVELS, within, strict=True) if ok), "low")
+
+
 def frequency_level(per_day: float, report: str = "2023") -> str:
-    if per_day >= 1.0:
-        return "elite"
-    if report == "2021":
-        if per_day >= 1.0 / 30.0:
-            return "high"
-        return "medium" if per_day >= 1.0 / 182.0 else "low"
-    if per_day >= 1.0 / 7.0:
-        return "high"
-    if per_day >= 1.0 / 30.0:
-        return "medium"
-    return "low"
+    return _level([per_day >= floor for floor in FREQUENCY_FLOORS[report]])
 
 
 def lead_time_level(seconds: float | None, report: str = "2023") -> str | None:
     if seconds is None:
         return None
-    if report == "2021":
-        if seconds < 3600:
-            return "elite"
-        if seconds < 7 * DAY:
-            return "high"
-        if seconds < 180 * DAY:
-            return "medium"
-        return "low"
-    if seconds < DAY:
-        return "elite"
-    if seconds < 7 * DAY:
-        return "high"
-    if seconds < 30 * DAY:
-        return "medium"
-    return "low"
+    return _level([seconds < bound for bound in LEAD_TIME_BOUNDS[report]])
 
 
 def failure_rate_level(rate: float | None, report: str = "2023") -> str | None:
     if rate is None:
         return None
-    if report == "2021":
-        if rate <= 0.15:
-            return "elite"
-        if rate <= 0.20:
-            return "high"
-        return "medium" if rate <= 0.30 else "low"
-    if rate <= 0.05:
-        return "elite"
-    if rate <= 0.10:
-        return "high"
-    if rate <= 0.15:
-        return "medium"
-    return "low"
+    return _level([rate <= bound for bound in FAILURE_RATE_BOUNDS[report]])
 
 
 def restore_level(seconds: float | None, report: str = "2023") -> str | None:
     if seconds is None:
         return None
-    if seconds < 3600:
-        return "elite"
-    if seconds < DAY:
-        return "high"
-    if seconds < 7 * DAY:
-        return "medium"
-    return "low"
+    return _level([seconds < bound for bound in RESTORE_BOUNDS[report]])
 
 
 def levels(keys: WindowKeys, report: str = "2023") -> dict[str, str | None]:

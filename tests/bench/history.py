@@ -32,7 +32,7 @@ import msgspec
 import orjson
 
 from exporter.events import objects as schema
-from exporter.events.envelope import ObjectEvent
+from exporter.events.envelope import EventType, ObjectEvent
 from exporter.kube import eventlog
 from exporter.kube.decoding import compact
 from exporter.model.engine import DoraModel
@@ -160,7 +160,7 @@ def bench_rebuild(directory: Path, workloads: int, revisions: int) -> dict[str, 
             objects += 1
             is_rs = b'"kind":"ReplicaSet"' in raw[:80]
             obj = rs_decoder.decode(raw) if is_rs else wl_decoder.decode(raw)
-            model.apply(ObjectEvent(now, "ADDED", obj, initial=True))
+            model.apply(ObjectEvent(now, EventType.ADDED, obj, initial=True))
             compact(obj)  # what the informer keeps in its cache
             cache[obj.metadata.uid] = obj
     model.settle()

@@ -11,13 +11,13 @@ One run measures, side by side on the same bytes:
 2. Watch ingest throughput. One list of synthetic watch event lines (about 90% Pods of
    6-11 KB, plus ReplicaSets and Deployments), each serialized once with orjson, is fed to:
    (a) our path: ``Informer.handle_line`` of the pods / replicasets / deployments informer,
-       whose sink feeds a real ``DoraModel`` through ``ObjectEvent`` exactly as
-       ``exporter/runtime.py`` does (decode + cache + model);
+       whose sink feeds a real ``DoraModel`` through the product's pipeline exactly as
+       ``daylight run`` does (decode + cache + model);
    (b) ``orjson.loads(line)`` alone;
    (c) the kubernetes client: ``Watch().unmarshal_event(line.decode(), "V1Pod" | ...)`` on a
        stratified subset of the same lines (it is slow), scaled to events/s.
    Best of 3 repetitions; within a repetition the three paths are interleaved per chunk so
-   load from other processes hits them alike. GC stays on and is not frozen (runtime.py
+   load from other processes hits them alike. GC stays on and is not frozen (the runtime
    does not freeze; ``--gc-freeze`` shows the difference).
 3. /metrics render: a DoraModel with ~10k DORA series, cold render and steady-state renders.
 
@@ -48,7 +48,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from exporter.events.envelope import ObjectEvent
+from exporter.app.pipeline import Pipeline as ProductPipeline
 from exporter.kube import resources
 from exporter.kube.informer import Informer
 from exporter.model.engine import DoraModel
@@ -918,7 +918,8 @@ def list_body(items: list[dict[str, Any]], rv: int) -> bytes:
 
 
 class Pipeline:
-    """Informers for pods, replicasets and deployments wired into one DoraModel like runtime."""
+    """Informers for pods, replicasets and deployments feeding one DoraModel through the
+    product's pipeline (exporter.app.pipeline), as ``daylight run`` feeds it."""
 
     def __init__(
         self, bodies: dict[str, bytes] | None = None, clock: Callable[[], float] = time.time
@@ -928,29 +929,29 @@ class Pipeline:
         self.informers = {
             kind: Informer(client, res, clock=clock) for kind, res in INFORMED.items()
         }
-        model = self.model
-
-        def sink(event_type: str, obj: Any, initial: bool) -> None:  # runtime.LiveRuntime._sink
-            model.apply(ObjectEvent(clock(), event_type, obj, initial))
-
+        self.pipeline = ProductPipeline(self.model, clock=clock)
         for informer in self.informers.values():
-            informer.sink = sink
+            informer.sink = self.pipeline.sink
         self.handle = {kind: inf.handle_line for kind, inf in self.informers.items()}
 
     def initial_sync(self) -> int:
-        """runtime.LiveRuntime.start without the network: LIST in WATCHED order, then apply."""
+        """The start-up list without the network, in WATCHED order, fed page by page."""
+        order = ("ReplicaSet", "Deployment", "Pod")  # the WATCHED order of these three
+        return asyncio.run(self.pipeline.sync([self.informers[k] for k in order]))
 
-        async def lists() -> list[list[Any]]:
-            order = ("ReplicaSet", "Deployment", "Pod")  # the WATCHED order of these three
-            return [await self.informers[k].initial_list() for k in order]
 
-        snapshots = asyncio.run(lists())
-        now = time.time()
-        for items in snapshots:
-            for obj in items:
-                self.model.apply(ObjectEvent(now, "ADDED", obj, initial=True))
-        self.model.settle()
-        return sum(len(s) for s in snapshots)
+def stratified_subset(kinds: list[str], size: int) -> list[int]:
+    """(c) needs a subset: the kubernetes client is ~30-100x slower. Stratified, so each kind
+    keeps its share of the stream (plain striding aliases with the periodic rollout
+    pattern), evenly spaced within the kind, in stream order."""
+    by_kind: dict[str, list[int]] = {}
+    for i, kind in enumerate(kinds):
+        by_kind.setdefault(kind, []).append(i)
+    subset: list[int] = []
+    for indices in by_kind.values():
+        take = max(1, round(size * len(indices) / len(kinds)))
+        subset += [indices[int(j * len(indices) / take)] for j in range(take)]
+    return sorted(subset)
 
 
 def measure_ingest(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
@@ -977,22 +978,14 @@ def measure_ingest(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     )
     del stream, cluster
 
-    # (c) needs a subset: the kubernetes client is ~30-100x slower. Stratified, so each kind
-    # keeps its share of the stream (plain striding aliases with the periodic rollout
-    # pattern), evenly spaced within the kind, in stream order.
     from kubernetes import watch
 
-    by_kind: dict[str, list[int]] = {}
-    for i, kind in enumerate(kinds):
-        by_kind.setdefault(kind, []).append(i)
-    subset: list[int] = []
-    for indices in by_kind.values():
-        take = max(1, round(args.k8s_events * len(indices) / len(lines)))
-        subset += [indices[int(j * len(indices) / take)] for j in range(take)]
-    subset.sort()
+    subset = stratified_subset(kinds, args.k8s_events)
     sub_lines = [lines[i] for i in subset]
     sub_types = [K8S_TYPES[kinds[i]] for i in subset]
-    unmarshal = watch.Watch().unmarshal_event  # what Watch.stream calls for every line
+    # what Watch.stream calls for every line
+    client = watch.Watch()  # type: ignore[no-untyped-call]  # the kubernetes client is untyped
+    unmarshal: Callable[[str, str], dict[str, Any]] = client.unmarshal_event
     checked = [
         type(unmarshal(line.decode(), rtype)["object"]).__name__ == rtype
         for line, rtype in zip(sub_lines, sub_types, strict=True)
