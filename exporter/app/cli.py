@@ -364,8 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser(
         "replay",
         help="run the engine over an event log and serve the result",
-        description="Feed an event log (JSON Lines, DESIGN §5) through the model and serve "
-        "/metrics and the report as of the log's last event (or --now).",
+        description="Feed an event log through the model and serve /metrics and the report "
+        "as of the log's last event (or --now). An event log is JSON Lines, one watch event "
+        'a line: {"time": RFC 3339, "type": "ADDED|MODIFIED|DELETED", "object": {...}}, '
+        "plus ALERT and CHANGE lines (docs/design.md §5); `daylight record` writes them.",
     )
     replay.add_argument("file", metavar="FILE")
     replay.add_argument("--now", help="the served 'now' (RFC 3339; default: the last event)")

@@ -90,7 +90,7 @@ class Pipeline:
     # ------------------------------------------------------------------ logs
 
     def replay(self, path: Path) -> ReplayResult:
-        """Feed an event log (DESIGN §5) as live events; bad lines are logged and skipped."""
+        """Feed an event log (design §5) as live events; bad lines are logged and skipped."""
         result = ReplayResult()
         for item in eventlog.read(path):
             if isinstance(item, ObjectEvent):

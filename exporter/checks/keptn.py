@@ -1,7 +1,7 @@
 """Which pre/post-deployment checks a workload or a KeptnApp asks for, and where they may run.
 
 Pre/post-deployment *checks* are Keptn tasks (run as Jobs by the launcher) and Keptn
-evaluations (queries run by the exporter). Both sides read the same declarations (DESIGN §2
+evaluations (queries run by the exporter). Both sides read the same declarations (design §2
 annotations, a KeptnApp's lists) through this module, which does no I/O, so the read-only
 exporter and the writing launcher never disagree about what was asked for.
 """
@@ -75,7 +75,7 @@ def split_list(value: str) -> tuple[str, ...]:
 
 
 def _first(sources: Sequence[Mapping[str, str]], keys: Sequence[str]) -> str | None:
-    """Lookup order of DESIGN §2: source by source, the long key before its short alias."""
+    """Lookup order of design §2: source by source, the long key before its short alias."""
     for source in sources:
         for key in keys:
             value = source.get(key)

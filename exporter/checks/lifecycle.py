@@ -1,6 +1,6 @@
 """When checks are due: "a new version starts deploying" and "its deployment completed".
 
-Both meanings are the model's own (DESIGN §3), read from the facts ``DoraModel.apply``
+Both meanings are the model's own (design §3), read from the facts ``DoraModel.apply``
 returns, so the launcher, the evaluations and the DORA ledger never disagree about what a
 deployment is: a template change to a new fingerprint starts one (a restart does not), and
 it completes like ``kubectl rollout status``.

@@ -7,7 +7,7 @@ label, workload annotation, workload label; within a key tuple the first key win
 
 from __future__ import annotations
 
-# --- identity (DESIGN §2) -----------------------------------------------------------------
+# --- identity (design §2) -----------------------------------------------------------------
 WORKLOAD_KEYS = ("keptn.sh/workload", "app.kubernetes.io/name")
 APP_KEYS = ("keptn.sh/app", "app.kubernetes.io/part-of")
 VERSION_KEYS = ("keptn.sh/version", "app.kubernetes.io/version")

@@ -25,7 +25,7 @@ def parse_rfc3339(value: str | None) -> float | None:
 
 
 def parse_commit_time(value: str | None) -> float | None:
-    """RFC 3339 or Unix seconds (DESIGN §2); None if it cannot be read."""
+    """RFC 3339 or Unix seconds (design §2); None if it cannot be read."""
     if value is None:
         return None
     text = value.strip()

@@ -1,4 +1,4 @@
-"""Event logs (DESIGN §5): JSON Lines of watch events, for record, replay and report.
+"""Event logs (design §5): JSON Lines of watch events, for record, replay and report.
 
 Objects are stored exactly as the API serves them and decoded with the same slim types as
 the live watch, so a replay exercises the same model input as a live run.

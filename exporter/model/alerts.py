@@ -1,4 +1,4 @@
-"""Alertmanager alerts: a firing alert matched to an app is an incident (DESIGN §3).
+"""Alertmanager alerts: a firing alert matched to an app is an incident (design §3).
 
 Alertmanager repeats firing notifications and resolves by fingerprint, so the firing set is
 keyed by fingerprint and bounded (the oldest is forgotten beyond ``MAX_FIRING``).

@@ -1,5 +1,5 @@
 """Commit metadata from CI (``POST /api/v1/changes``, CHANGE lines): lead time for
-deployments whose pod template carries no commit time (DESIGN §2).
+deployments whose pod template carries no commit time (design §2).
 
 A change is kept for ``RETENTION_S`` after it arrived, because CI often registers it before
 the rollout starts; it is matched by image digest, version or commit sha, never guessed.

@@ -1,4 +1,4 @@
-"""The DORA model (DESIGN §3): object events in, deployments, failures and keys out.
+"""The DORA model (design §3): object events in, deployments, failures and keys out.
 
 Pure and deterministic: every event carries its time, and nothing here reads a clock or does
 I/O, so a live run and a replay of the same events build the same ledger. ``DoraModel`` is a

@@ -1,4 +1,4 @@
-"""Failed changes and their restore (DESIGN §3).
+"""Failed changes and their restore (design §3).
 
 A failure is a set of open *signals* per app (a failed rollout of a workload, a rollback in
 progress, degradation, a crash loop, a firing alert, a failed post-deployment task). The

@@ -1,4 +1,4 @@
-"""The change fingerprint (DESIGN §2): what makes two pod templates "the same deployment".
+"""The change fingerprint (design §2): what makes two pod templates "the same deployment".
 
 The controller adds ``pod-template-hash`` to a ReplicaSet's copy of the template and
 ``kubectl rollout restart`` stamps ``restartedAt``; neither is a change of what runs, so both

@@ -1,4 +1,4 @@
-"""App deployments: which workload deployments went out together (DESIGN §3).
+"""App deployments: which workload deployments went out together (design §3).
 
 Live: a KeptnApp version groups its workloads; otherwise the workload deployments of one app
 starting within ``--app-grouping-window`` of the first form one app deployment, however fast

@@ -1,4 +1,4 @@
-"""Health after a deployment (DESIGN §3): degradation and crash loops, and the image digests
+"""Health after a deployment (design §3): degradation and crash loops, and the image digests
 pods reveal (a CI change may match a deployment by digest).
 
 A workload unavailable for longer than ``--degraded-after`` outside a rollout makes its

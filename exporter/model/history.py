@@ -1,4 +1,4 @@
-"""Past rollouts of a workload, from what the cluster keeps (DESIGN §3 "History").
+"""Past rollouts of a workload, from what the cluster keeps (design §3 "History").
 
 Deployments keep old ReplicaSets (``revisionHistoryLimit``, 10 by default), StatefulSets and
 DaemonSets ControllerRevisions. Each carries revision numbers (a reused ReplicaSet lists all

@@ -1,4 +1,4 @@
-"""Who a workload is (DESIGN §2): workload, app and version names, commit metadata.
+"""Who a workload is (design §2): workload, app and version names, commit metadata.
 
 Lookup order for every key: pod-template annotation, pod-template label, workload
 annotation, workload label; ``keptn.sh/*`` keys win over ``app.kubernetes.io/*`` keys. The

@@ -12,7 +12,7 @@ FACT_FAILURE_PREFIX = "failure:"
 
 
 class FailureReason(StrEnum):
-    """Why an app deployment is a failed change (DESIGN §3); one deployment may have several."""
+    """Why an app deployment is a failed change (design §3); one deployment may have several."""
 
     ROLLOUT_FAILED = "rollout_failed"
     ROLLBACK = "rollback"

@@ -1,4 +1,4 @@
-"""Picking up after a restart from the state file (``--state-file``, DESIGN §3 "History").
+"""Picking up after a restart from the state file (``--state-file``, design §3 "History").
 
 The state file holds what the cluster cannot tell a new process: exact finish times,
 failures, restores, lead times. At start-up it is loaded before the first event; then, per

@@ -1,4 +1,4 @@
-"""When is a rollout done, and when has it failed? (DESIGN §3)
+"""When is a rollout done, and when has it failed? (design §3)
 
 The rules mirror ``kubectl rollout status`` so that Daylight and the operator's terminal agree.
 Every rule first requires ``observedGeneration >= generation``: until the controller has seen

@@ -1,4 +1,4 @@
-"""The rollout state machine of one workload (DESIGN §3): a template change to a new
+"""The rollout state machine of one workload (design §3): a template change to a new
 fingerprint starts a workload deployment; it completes like ``kubectl rollout status``,
 fails on its progress deadline or ``--rollout-timeout``, or is superseded by the next change.
 """

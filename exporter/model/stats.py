@@ -1,6 +1,6 @@
 """What this process observed: counters and histograms with ordinary Prometheus semantics.
 
-They are counted only for deployments that finish while Daylight watches (DESIGN §4); history
+They are counted only for deployments that finish while Daylight watches (design §4); history
 rebuilt at start-up feeds the window gauges instead, so a restart never double-counts.
 """
 

@@ -1,4 +1,4 @@
-"""The DORA keys per app over windows ending now, and their performance levels (DESIGN §3).
+"""The DORA keys per app over windows ending now, and their performance levels (design §3).
 
 Windows are computed from the ledger, which holds history rebuilt at start-up, so the gauges
 are complete right after a restart (unlike the process-local counters).
@@ -66,7 +66,7 @@ def window_keys(deployments: list[AppDeployment], now: float, window_s: float) -
     )
 
 
-# The DORA performance tables (DESIGN §3): per key and report, the bounds of elite, high and
+# The DORA performance tables (design §3): per key and report, the bounds of elite, high and
 # medium; whatever is beyond the last bound is low. Frequency is "at least", lead time and
 # restore "less than", change failure rate "at most".
 LEVELS = ("elite", "high", "medium")

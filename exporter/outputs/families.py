@@ -1,4 +1,4 @@
-"""The DORA metric families (DESIGN §4), one declaration each: name, type, help, labels and
+"""The DORA metric families (design §4), one declaration each: name, type, help, labels and
 how to read the family's samples from one app.
 
 Like kube-state-metrics' family generators, a declaration never writes its own name into a

@@ -1,4 +1,4 @@
-"""The DORA report (DESIGN §5): JSON for machines, a table for people. Reads the model only."""
+"""The DORA report (design §5): JSON for machines, a table for people. Reads the model only."""
 
 from __future__ import annotations
 

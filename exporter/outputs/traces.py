@@ -1,4 +1,4 @@
-"""OpenTelemetry deployment traces (DESIGN §5): one trace per app deployment.
+"""OpenTelemetry deployment traces (design §5): one trace per app deployment.
 
 Shape of a trace (all ids derived from the app deployment's ``identity``, so re-emitting the
 same deployment after a crash yields the same trace id and span ids)::

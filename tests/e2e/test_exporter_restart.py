@@ -1,4 +1,4 @@
-"""Restart safety on the real control plane (DESIGN §3 History): ``kill -9`` the exporter in
+"""Restart safety on the real control plane (design §3 History): ``kill -9`` the exporter in
 the middle of a rollout and of a failure, start it again with the same ``--state-file``, and it
 must end up reporting what an exporter that was never interrupted reports; without a state file
 the 30-day window still counts every deployment the cluster's history holds.

@@ -637,7 +637,7 @@ def crashloop_fixed_forward(exp: Exporter, space: KubeNamespace) -> None:
 
 
 def test_grouping_window_does_not_depend_on_rollout_speed(control_plane: ControlPlane) -> None:
-    """DESIGN §3: the workload deployments of one app that start within the grouping window
+    """design §3: the workload deployments of one app that start within the grouping window
     (30s) of the first form one app deployment, however fast the first one completed."""
     cp = control_plane
     with Exporter(cp.kubeconfig, *MODEL_FLAGS, logdir=cp.logdir) as exp:

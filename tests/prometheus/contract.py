@@ -1,4 +1,4 @@
-"""The metric names dashboards and rules may use: DESIGN §4 (the contract) and nothing else.
+"""The metric names dashboards and rules may use: design §4 (the contract) and nothing else.
 
 A query that names a metric the exporter does not serve returns nothing forever; checking the
 names statically catches typos before any Prometheus runs.

@@ -4,7 +4,7 @@ No Grafana server runs here; the JSON is checked against the typed dashboard mod
 grafana-foundation-sdk (decode → encode must keep every field), plus what an import needs:
 schemaVersion 39, no __inputs, the data source only ever as the ``${datasource}`` variable,
 every variable used is defined, panels on the 24-column grid without overlaps, and only
-metric names from DESIGN §4 (or recorded by alerts/daylight.rules.yml). That the queries return
+metric names from design §4 (or recorded by alerts/daylight.rules.yml). That the queries return
 data is tests/prometheus/test_queries.py's job.
 """
 

@@ -104,7 +104,7 @@ def test_rule_uses_contract_metrics_and_no_job_name(rule: dict[str, Any]) -> Non
     expr = rule["expr"]
     assert not names_a_job(expr), "no rule may assume a scrape job name"
     unknown = metric_names(expr) - known_metrics()
-    assert not unknown, f"not in DESIGN §4 nor recorded here: {unknown}"
+    assert not unknown, f"not in design §4 nor recorded here: {unknown}"
     if "up" in metric_names(expr):
         # `up` is every target's; only its join with daylight_build_info makes it Daylight's
         assert re.search(r"up == 0 and on \(job, instance\)[^)]*daylight_build_info", expr)

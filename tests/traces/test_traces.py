@@ -1,4 +1,4 @@
-"""Deployment traces (DESIGN §5): structure, ids, facts, non-blocking bounded export."""
+"""Deployment traces (design §5): structure, ids, facts, non-blocking bounded export."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Failed changes, restore, rework and lead time from hand-written logs (DESIGN §3, issue 4)."""
+"""Failed changes, restore, rework and lead time from hand-written logs (design §3, issue 4)."""
 
 from __future__ import annotations
 

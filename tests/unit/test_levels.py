@@ -1,4 +1,4 @@
-"""The DORA performance tables (DESIGN §3), at their boundaries, for both reports."""
+"""The DORA performance tables (design §3), at their boundaries, for both reports."""
 
 from __future__ import annotations
 

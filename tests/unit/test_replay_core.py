@@ -1,4 +1,4 @@
-"""`daylight report --replay` on a hand-written log: exactly the deployments DESIGN §3 defines."""
+"""`daylight report --replay` on a hand-written log: exactly the deployments design §3 defines."""
 
 from __future__ import annotations
 
