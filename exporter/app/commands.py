@@ -24,6 +24,7 @@ from exporter.app.serving import (
     watch_scope,
 )
 from exporter.evaluations.checks import KeptnChecks
+from exporter.events.envelope import EventType
 from exporter.kube import eventlog
 from exporter.kube.client import ApiClient
 from exporter.kube.config import ClusterAccess
@@ -221,7 +222,7 @@ async def _record(access: ClusterAccess, args: argparse.Namespace) -> int:
                 writer.write(now, "ADDED", obj)
         log.info("recorded %d objects; now watching (%s)", writer.lines, args.file)
 
-        def sink(event_type: str, obj: Any, _initial: bool) -> None:
+        def sink(event_type: EventType, obj: Any, _initial: bool) -> None:
             writer.write(time.time(), event_type, obj)
 
         for informer in informers:

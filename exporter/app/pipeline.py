@@ -46,15 +46,18 @@ class Pipeline:
         self.clock = clock
         self.synced = False
 
-    def apply(self, event: ObjectEvent) -> list[Fact]:
+    def apply(self, event: ObjectEvent) -> Sequence[Fact]:
         facts = self.model.apply(event)
         for subscriber in self.subscribers:
             subscriber.on_event(event, facts)
         return facts
 
-    def sink(self, event_type: str, obj: Any, initial: bool) -> None:
+    def sink(self, event_type: EventType, obj: Any, initial: bool) -> None:
         """An informer's live event, stamped with its receive time (the model's only clock)."""
-        self.apply(ObjectEvent(self.clock(), EventType(event_type), obj, initial))
+        event = ObjectEvent(self.clock(), event_type, obj, initial)
+        facts = self.model.apply(event)
+        for subscriber in self.subscribers:
+            subscriber.on_event(event, facts)
 
     # ------------------------------------------------------------------ live
 

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from exporter.events.envelope import EventType
 from exporter.events.objects import (
     ControllerRevision,
     ListMeta,
@@ -108,14 +109,7 @@ class Line(Enum):
     ERROR = "error"  # the server reported an error: reconnect
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A decoded ADDED/MODIFIED/DELETED event, ready for the cache and the sink."""
-
-    type: str
-    obj: Any
-    key: str
-    version: str
+_CHANGES = {t.value: t for t in EventType}
 
 
 def object_key(obj: Any) -> str:
@@ -201,36 +195,36 @@ class Decoder:
 
     # ------------------------------------------------------------------ watch lines
 
-    def line(self, line: bytes) -> tuple[Line, Change | None]:
-        """One watch line: what it means for the stream, and the change it carries."""
+    def line(self, line: bytes) -> tuple[Line, EventType | None, Any]:
+        """One watch line: what it means for the stream, and the change it carries (its
+        type and object), if any. Returns a plain tuple: this runs for every event."""
         self.position = ""
         try:
             event = self._event.decode(line)
         except msgspec.ValidationError as exc:
             # an ERROR event carries a Status, which does not fit the resource's type
             if _event_type(line) == "ERROR":
-                return self._watch_error(line), None
+                return self._watch_error(line), None, None
             self._skip_invalid_event(line, exc)
-            return Line.EVENT, None
+            return Line.EVENT, None, None
         except msgspec.DecodeError as exc:
             self.invalid("malformed_json", str(exc))
-            return Line.EVENT, None
+            return Line.EVENT, None, None
         kind = event.type
         if kind == "BOOKMARK":
             self.stats.events["BOOKMARK"] += 1
             self.position = object_version(event.object)
-            return Line.EVENT, None
-        if kind == "ERROR":
-            return self._watch_error(line), None
-        if kind not in ("ADDED", "MODIFIED", "DELETED"):
-            self.invalid("unknown_event_type", kind)
-            return Line.EVENT, None
+            return Line.EVENT, None, None
+        change = _CHANGES.get(kind)
+        if change is None:
+            if kind == "ERROR":
+                return self._watch_error(line), None, None
+            self.invalid("unknown_event_type", str(kind)[:64])
+            return Line.EVENT, None, None
         obj = self.prepare(event.object)
         self.stats.events[kind] += 1
         self.stats.last_event_at = self.clock()
-        if obj is None:
-            return Line.EVENT, None
-        return Line.EVENT, Change(kind, obj, object_key(obj), object_version(obj))
+        return Line.EVENT, change, obj
 
     def _watch_error(self, line: bytes) -> Line:
         self.stats.events["ERROR"] += 1

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from exporter.events.envelope import EventType
 from exporter.kube.client import ApiClient, ApiError, LineTooLong
 from exporter.kube.decoding import (
     Decoder,
@@ -33,7 +34,7 @@ from exporter.kube.resources import Resource
 log = logging.getLogger("daylight.kube")
 
 
-Sink = Callable[[str, Any, bool], None]
+Sink = Callable[[EventType, Any, bool], None]
 """Receives (event type, decoded object, initial) for every change, in order."""
 
 
@@ -135,7 +136,7 @@ class Informer:
             if consume is not None:
                 consume(prepared)
                 for obj in prepared:
-                    self._compact(obj)
+                    compact(obj)
             items.extend(prepared)
             token = page.metadata.continue_
             self.resource_version = page.metadata.resource_version
@@ -144,9 +145,6 @@ class Informer:
                 break
         self.stats.lists += 1
         return items
-
-    def _compact(self, obj: Any) -> None:
-        compact(obj)
 
     async def initial_list(self, consume: Callable[[list[Any]], None] | None = None) -> list[Any]:
         """The start-up snapshot. Raises Disabled for a missing CRD or a forbidden resource."""
@@ -300,20 +298,21 @@ class Informer:
 
     def handle_line(self, line: bytes) -> Line:
         """One watch line: into the cache and the sink (then compacted), position kept."""
-        outcome, change = self.decoder.line(line)
-        if change is None:
+        outcome, change, obj = self.decoder.line(line)
+        if change is None or obj is None:
             if self.decoder.position:
                 self.resource_version = self.decoder.position
             return outcome
-        if change.version:
-            self.resource_version = change.version
-        if change.type == "DELETED":
-            self.cache.pop(change.key, None)
+        version = object_version(obj)
+        if version:
+            self.resource_version = version
+        if change is EventType.DELETED:
+            self.cache.pop(object_key(obj), None)
         else:
-            self.cache[change.key] = change.obj
+            self.cache[object_key(obj)] = obj
         self.stats.cached = len(self.cache)
-        self.sink(change.type, change.obj, False)
-        self._compact(change.obj)
+        self.sink(change, obj, False)
+        compact(obj)
         return outcome
 
     async def _relist(self) -> None:
@@ -323,15 +322,15 @@ class Informer:
         for key, old in list(self.cache.items()):
             if key not in fresh:
                 self.stats.events["DELETED"] += 1
-                self.sink("DELETED", old, False)
+                self.sink(EventType.DELETED, old, False)
         for key, obj in fresh.items():
             old = self.cache.get(key)
             if old is None:
                 self.stats.events["ADDED"] += 1
-                self.sink("ADDED", obj, False)
+                self.sink(EventType.ADDED, obj, False)
             elif object_version(old) != object_version(obj):
                 self.stats.events["MODIFIED"] += 1
-                self.sink("MODIFIED", obj, False)
+                self.sink(EventType.MODIFIED, obj, False)
         self.cache = fresh
         self.stats.cached = len(fresh)
         self.stats.synced = True

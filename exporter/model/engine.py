@@ -68,7 +68,7 @@ class DoraModel:
 
     # ------------------------------------------------------------------ input
 
-    def apply(self, event: ObjectEvent) -> list[Fact]:
+    def apply(self, event: ObjectEvent) -> Sequence[Fact]:
         """One watch event; returns the facts it revealed (and the timers that fell due)."""
         if self.timers.observation_start is None:
             self.timers.observation_start = event.time
@@ -88,20 +88,26 @@ class DoraModel:
             self.inventory.on_keptn_app(obj, deleted)
         return self.facts.drain()
 
-    def advance(self, now: float) -> list[Fact]:
+    def advance(self, now: float) -> Sequence[Fact]:
         """Move model time forward and fire what was due: rollout timeouts, degradation."""
         self._advance(now)
         return self.facts.drain()
 
     def _advance(self, now: float) -> None:
-        for due, timer in self.timers.advance(now):
+        if self.timers.advance(now):
+            self._fire_timers()
+        if self.grouping.dirty:
+            self.grouping.settle()
+
+    def _fire_timers(self) -> None:
+        while (item := self.timers.pop_due()) is not None:
+            due, timer = item
             if isinstance(timer, RolloutTimeout):
                 self.rollouts.timed_out(timer.deployment, due)
             elif isinstance(timer, DegradationDue):
                 self.health.degradation_due(timer.uid, timer.since, due)
             elif isinstance(timer, GroupingEnds):
                 self.grouping.grouping_ended(timer.deployment)
-        self.grouping.settle()
 
     def settle(self) -> None:
         """Regroup apps whose history changed (history arrives per workload, out of order)."""

@@ -9,6 +9,7 @@ read what a fact says when it arrives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from exporter.model.records import AppDeployment, AppKey, WorkloadDeployment, WorkloadKey
@@ -99,6 +100,11 @@ class FactLog:
     def add(self, fact: Fact) -> None:
         self._facts.append(fact)
 
-    def drain(self) -> list[Fact]:
+    def drain(self) -> Sequence[Fact]:
+        if not self._facts:
+            return NO_FACTS  # most events derive nothing: no list per event
         facts, self._facts = self._facts, []
         return facts
+
+
+NO_FACTS: Sequence[Fact] = ()

@@ -42,7 +42,7 @@ class Grouping:
         self.timers = timers
         self.stats = stats
         self.facts = facts
-        self._dirty_history: set[AppKey] = set()
+        self.dirty: set[AppKey] = set()  # apps whose history changed since the last settle
 
     # ------------------------------------------------------------------ live
 
@@ -144,13 +144,13 @@ class Grouping:
             ledger = self.ledger.of(wd.app)
             ledger.history_workloads.append(wd)
             ledger.history_dirty = True
-            self._dirty_history.add(wd.app)
+            self.dirty.add(wd.app)
         self.ledger.touch(first.key)
 
     def settle(self) -> None:
         """Regroup apps whose history changed (history arrives per workload, out of order)."""
-        while self._dirty_history:
-            key = self._dirty_history.pop()
+        while self.dirty:
+            key = self.dirty.pop()
             ledger = self.ledger.apps.get(key)
             if ledger is not None and ledger.history_dirty:
                 self._regroup_history(ledger)

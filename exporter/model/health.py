@@ -80,7 +80,7 @@ class Health:
             fingerprint = record.fingerprint if record is not None else None
         else:
             workload_uid, fingerprint = owner.uid, None
-        tracked = self.registry.get(workload_uid) if workload_uid else None
+        tracked = self.registry.by_uid.get(workload_uid) if workload_uid else None
         if tracked is None:
             return
         wd = _deployment_of(tracked, fingerprint)
@@ -91,7 +91,8 @@ class Health:
                 if digest and digest not in wd.image_digests:
                     wd.image_digests.add(digest)
                     self.changes.match_pending(wd)
-        self._crash_loop(tracked, wd, pod.metadata.uid, crashing, now)
+        if crashing != (pod.metadata.uid in tracked.crashing):
+            self._crash_loop(tracked, wd, pod.metadata.uid, crashing, now)
 
     def _crash_loop(
         self,
@@ -101,14 +102,15 @@ class Health:
         crashing: bool,
         now: float,
     ) -> None:
-        signal = Signal.of_workload(SignalKind.CRASHLOOP, tracked.key)
         if crashing and pod_uid not in tracked.crashing:
             tracked.crashing.add(pod_uid)
             if len(tracked.crashing) == 1 and wd is not None and wd.group is not None:
+                signal = Signal.of_workload(SignalKind.CRASHLOOP, tracked.key)
                 self.failures.mark(wd.group, FailureReason.CRASHLOOP, now, signal)
         elif not crashing and pod_uid in tracked.crashing:
             tracked.crashing.discard(pod_uid)
             if not tracked.crashing and tracked.info_app is not None:
+                signal = Signal.of_workload(SignalKind.CRASHLOOP, tracked.key)
                 self.failures.clear(tracked.info_app, signal)
                 self.failures.restore_if_healthy(tracked.info_app, now)
         if tracked.crashing and len(tracked.crashing) > MAX_CRASHING:

@@ -8,7 +8,6 @@ timers at the same moments as the live run did.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from exporter.model.records import AppDeployment, WorkloadDeployment
@@ -54,13 +53,19 @@ class Timers:
         self._seq += 1
         heapq.heappush(self._heap, (at, self._seq, timer))
 
-    def advance(self, now: float) -> Iterator[tuple[float, Timer]]:
-        """Move time forward (never back: out-of-order delivery) and pop what fell due, in
-        due order; timers scheduled while handling one are seen too."""
-        self.now = max(now, self.now)
-        while self._heap and self._heap[0][0] <= self.now:
-            at, _, timer = heapq.heappop(self._heap)
-            yield at, timer
+    def advance(self, now: float) -> bool:
+        """Move time forward (never back: out-of-order delivery); True if a timer is due."""
+        if now > self.now:
+            self.now = now
+        return bool(self._heap) and self._heap[0][0] <= self.now
+
+    def pop_due(self) -> tuple[float, Timer] | None:
+        """The next timer due by now, in due order; timers scheduled meanwhile count too."""
+        heap = self._heap
+        if heap and heap[0][0] <= self.now:
+            at, _, timer = heapq.heappop(heap)
+            return at, timer
+        return None
 
     def __len__(self) -> int:
         return len(self._heap)

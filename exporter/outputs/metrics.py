@@ -31,7 +31,26 @@ def _labels(pairs: Iterable[tuple[str, str]]) -> str:
     return ",".join(f'{k}="{escape(v)}"' for k, v in pairs)
 
 
+_FRAGMENTS: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+_MAX_FRAGMENTS = 50_000
+_BOUNDS: dict[tuple[float, ...], list[str]] = {}
+
+
+def _fragment(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    """``,name="value"...`` for a family's own labels; the same few (windows, outcomes,
+    reasons) recur in every app, so they are escaped once and reused (bounded)."""
+    key = (names, values)
+    text = _FRAGMENTS.get(key)
+    if text is None:
+        if len(_FRAGMENTS) >= _MAX_FRAGMENTS:
+            _FRAGMENTS.clear()
+        text = _FRAGMENTS[key] = "," + _labels(zip(names, values, strict=True))
+    return text
+
+
 def _number(value: float) -> str:
+    if type(value) is int:
+        return str(value)
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     if value == int(value) and abs(value) < 1e15:
@@ -40,9 +59,12 @@ def _number(value: float) -> str:
 
 
 def _histogram(name: str, base: str, hist: Histogram) -> list[str]:
+    bounds = _BOUNDS.get(hist.bounds)
+    if bounds is None:
+        bounds = _BOUNDS[hist.bounds] = [_number(b) for b in hist.bounds]
     lines = []
-    for bound, count in zip(hist.bounds, hist.cumulative(), strict=True):
-        lines.append(f'{name}_bucket{{{base},le="{_number(bound)}"}} {count}')
+    for bound, count in zip(bounds, hist.cumulative(), strict=True):
+        lines.append(f'{name}_bucket{{{base},le="{bound}"}} {count}')
     lines.append(f'{name}_bucket{{{base},le="+Inf"}} {hist.count}')
     lines.append(f"{name}_sum{{{base}}} {_number(hist.total)}")
     lines.append(f"{name}_count{{{base}}} {hist.count}")
@@ -123,9 +145,7 @@ def _family_lines(family: DoraFamily, app: AppView, base: str) -> list[str]:
     name = family.name
     lines: list[str] = []
     for values, value in family.read(app):
-        labels = base
-        if values:
-            labels += "," + _labels(zip(family.labels, values, strict=True))
+        labels = base + _fragment(family.labels, values) if values else base
         if isinstance(value, Histogram):
             lines.extend(_histogram(name, labels, value))
         else:

@@ -582,7 +582,7 @@ class TraceEmitter:
         timer.daemon = True
         timer.start()
         try:
-            self._processor.shutdown()  # type: ignore[no-untyped-call]  # kubernetes' loaders are untyped  # SDK lacks a hint
+            self._processor.shutdown()  # type: ignore[no-untyped-call]  # the SDK lacks a hint
         finally:
             timer.cancel()
             self._exporter.abort()
