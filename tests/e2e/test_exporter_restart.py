@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,11 @@ def test_kill9_mid_rollout_and_mid_failure_matches_uninterrupted(
             space.rollout_status("deployment/api")
             for exp in (steady, restarted):
                 wait_settled(exp, ns, 4)
-                exp.wait_for(lambda e=exp: e.sample("dora_failure_active", **labels) == 0, 20)
+
+                def cleared(e: Exporter = exp) -> bool:
+                    return e.sample("dora_failure_active", **labels) == 0
+
+                exp.wait_for(cleared, 20)
             assert restarted.starts == 5
 
             want = [
@@ -212,15 +217,13 @@ def test_fix_while_exporter_is_down(control_plane: ControlPlane, tmp_path: Path)
                 space.rollout_status("deployment/api")
                 space.apply(api("2.0.0", behavior="never-ready"))
                 for exp in (steady, restarted):
-                    exp.wait_for(
-                        lambda e=exp: (
-                            (settled(e, space.name, 2) or [{}])[-1].get("outcome") == "failed"
-                        ),
-                        40,
-                        f"2.0.0 failed in {space.name}",
-                    )
 
-            run_in_parallel({fix: (lambda s=space: broken(s)) for fix, space in spaces.items()})
+                    def failed(e: Exporter = exp) -> bool:
+                        return (settled(e, space.name, 2) or [{}])[-1].get("outcome") == "failed"
+
+                    exp.wait_for(failed, 40, f"2.0.0 failed in {space.name}")
+
+            run_in_parallel({fix: partial(broken, space) for fix, space in spaces.items()})
             time.sleep(2.5)  # the state file is saved every second: it holds both failures
             restarted.kill9()
             spaces["undo"].kubectl("rollout", "undo", "deployment/api")
@@ -234,7 +237,11 @@ def test_fix_while_exporter_is_down(control_plane: ControlPlane, tmp_path: Path)
             for space in spaces.values():
                 ns = space.name
                 labels = {"namespace": ns, "app": "api"}
-                steady.wait_for(lambda lb=labels: steady.sample("dora_failure_active", **lb) == 0)
+
+                def cleared(lb: dict[str, str] = labels) -> bool:
+                    return steady.sample("dora_failure_active", **lb) == 0
+
+                steady.wait_for(cleared)
                 want = [summary(d) for d in steady.app_deployments(ns)]
                 assert want[1]["restored"] and want[2]["rework"], want
                 got = [summary(d) for d in restarted.app_deployments(ns)]
@@ -268,7 +275,11 @@ def test_rollout_finished_while_down_keeps_its_finish_time(
             spaces["completes"].apply(api("2.0.0", min_ready=3))
             spaces["deadline"].apply(api("2.0.0", behavior="never-ready"))
             for space in spaces.values():
-                restarted.wait_for(lambda s=space: in_progress(restarted, s.name, "2.0.0"), 20)
+
+                def rolling(s: KubeNamespace = space) -> bool:
+                    return in_progress(restarted, s.name, "2.0.0")
+
+                restarted.wait_for(rolling, 20)
             time.sleep(1.5)  # the state file (saved every second) has both rollouts in flight
             restarted.kill9()
             for space in spaces.values():

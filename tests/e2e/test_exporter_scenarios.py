@@ -50,7 +50,7 @@ HEX10 = re.compile(r"^[0-9a-f]{10}$")
 
 def ok(app: str, version: str, workloads: list[tuple[Any, ...]], **extra: Any) -> dict[str, Any]:
     """The expected ``summary()`` of an app deployment (defaults: succeeded, no failure)."""
-    out = {
+    out: dict[str, Any] = {
         "app": app,
         "version": version,
         "outcome": "succeeded",
@@ -308,11 +308,11 @@ def sets(exp: Exporter, space: KubeNamespace) -> None:
     for app in ("db", "agent"):
         revisions = [d["workloads"][0]["revision"] for d in got if d["app"] == app]
         assert revisions == ["1", "2"], app
-    revisions = {
+    kind_revs = {
         (cr["metadata"]["ownerReferences"][0]["kind"], cr["revision"])
         for cr in space.get("controllerrevisions")["items"]
     }
-    assert revisions == {("StatefulSet", 1), ("StatefulSet", 2), ("DaemonSet", 1), ("DaemonSet", 2)}
+    assert kind_revs == {("StatefulSet", 1), ("StatefulSet", 2), ("DaemonSet", 1), ("DaemonSet", 2)}
     metrics = exp.metrics()
     for app, kind, version in (("db", "StatefulSet", "15.2"), ("agent", "DaemonSet", "1.0")):
         labels = {"namespace": ns, "app": app, "workload": app, "kind": kind}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ T0 = 1_700_000_000.0
 NS = "shop"
 
 
-def template(image: str, **annotations: str) -> dict:
+def template(image: str, **annotations: str) -> dict[str, Any]:
     return {
         "metadata": {"labels": {"app": "web"}, "annotations": annotations},
         "spec": {"containers": [{"name": "web", "image": image}]},
@@ -42,7 +43,7 @@ class Cluster:
     def settle(self, seconds: float = 60.0) -> None:
         self.now = self.ctl.advance(self.now + seconds)
 
-    def change(self, edit: Callable[[dict], None]) -> None:
+    def change(self, edit: Callable[[dict[str, Any]], None]) -> None:
         self.store.mutate("deployments", "web", NS, edit)
         self.ctl.step(self.now)
 
@@ -50,12 +51,12 @@ class Cluster:
         self.change(lambda d: d["spec"].update(template=template(image, **annotations)))
 
     @property
-    def deploy(self) -> dict:
+    def deploy(self) -> dict[str, Any]:
         found = self.store.get("deployments", "web", NS)
         assert found is not None
         return found
 
-    def replicasets(self) -> list[dict]:
+    def replicasets(self) -> list[dict[str, Any]]:
         return sorted(
             self.store.list("replicasets", NS),
             key=lambda r: int(r["metadata"]["annotations"][REVISION]),
@@ -72,7 +73,7 @@ class Cluster:
                     reasons.append(cond["reason"])
         return reasons
 
-    def condition(self, kind: str) -> dict:
+    def condition(self, kind: str) -> dict[str, Any]:
         return next(c for c in self.deploy["status"]["conditions"] if c["type"] == kind)
 
 

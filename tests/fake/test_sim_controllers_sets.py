@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kubesim.controllers import Controllers
 from kubesim.store import Store
 from tests.fake.simobjects import make_job
@@ -10,7 +12,7 @@ T0 = 1_700_000_000.0
 NS = "data"
 
 
-def template(image: str) -> dict:
+def template(image: str) -> dict[str, Any]:
     return {
         "metadata": {"labels": {"app": "db"}},
         "spec": {"containers": [{"name": "db", "image": image}]},
@@ -34,8 +36,15 @@ def setup(kind: str, resource: str, **spec: object) -> tuple[Store, Controllers,
     return store, ctl, ctl.advance(T0 + 60, start=T0)
 
 
-def revisions(store: Store) -> list[dict]:
+def revisions(store: Store) -> list[dict[str, Any]]:
     return sorted(store.list("controllerrevisions", NS), key=lambda r: r["revision"])
+
+
+def status_of(store: Store, resource: str) -> dict[str, Any]:
+    obj = store.get(resource, "db", NS)
+    assert obj is not None, f"{resource}/db is gone"
+    status: dict[str, Any] = obj["status"]
+    return status
 
 
 def retemplate(store: Store, resource: str, image: str) -> None:
@@ -50,7 +59,7 @@ def test_statefulset_revisions_and_ordered_rolling_update() -> None:
     assert first["data"]["spec"]["template"]["$patch"] == "replace"
     assert first["data"]["spec"]["template"]["spec"]["containers"][0]["image"] == "pg:16.1"
     assert first["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet"
-    status = store.get("statefulsets", "db", NS)["status"]  # type: ignore[index]
+    status = status_of(store, "statefulsets")
     assert status["currentRevision"] == status["updateRevision"] == first["metadata"]["name"]
     assert (status["replicas"], status["readyReplicas"], status["updatedReplicas"]) == (3, 3, 3)
     pods = {p["metadata"]["name"]: p for p in store.list("pods", NS)}
@@ -71,11 +80,11 @@ def test_statefulset_revisions_and_ordered_rolling_update() -> None:
             name = pod["metadata"]["name"]
             if revision == second["metadata"]["name"] and name not in replaced:
                 replaced.append(name)
-        mid = store.get("statefulsets", "db", NS)["status"]  # type: ignore[index]
+        mid = status_of(store, "statefulsets")
         if mid["updatedReplicas"] < 3:
             assert mid["currentRevision"] == first["metadata"]["name"]
     assert replaced == ["db-2", "db-1", "db-0"]  # highest ordinal first
-    status = store.get("statefulsets", "db", NS)["status"]  # type: ignore[index]
+    status = status_of(store, "statefulsets")
     assert status["currentRevision"] == status["updateRevision"] == second["metadata"]["name"]
 
     retemplate(store, "statefulsets", "pg:16.1")  # rollback: the old revision is reused
@@ -86,7 +95,7 @@ def test_statefulset_revisions_and_ordered_rolling_update() -> None:
         first["metadata"]["name"],
     ]
     assert revs[-1]["revision"] == 3
-    status = store.get("statefulsets", "db", NS)["status"]  # type: ignore[index]
+    status = status_of(store, "statefulsets")
     assert status["updateRevision"] == status["currentRevision"] == first["metadata"]["name"]
 
 
@@ -95,7 +104,7 @@ def test_daemonset_runs_one_pod_per_node_and_rolls_with_revisions() -> None:
     (first,) = revisions(store)
     digest = first["metadata"]["labels"]["controller-revision-hash"]
     assert first["metadata"]["name"] == f"db-{digest}"
-    status = store.get("daemonsets", "db", NS)["status"]  # type: ignore[index]
+    status = status_of(store, "daemonsets")
     assert status == {
         "currentNumberScheduled": 3,
         "numberMisscheduled": 0,
@@ -112,10 +121,10 @@ def test_daemonset_runs_one_pod_per_node_and_rolls_with_revisions() -> None:
     unavailable = 0
     while (at := ctl.next_wakeup()) is not None and at < now + 120:
         ctl.step(at)
-        mid = store.get("daemonsets", "db", NS)["status"]  # type: ignore[index]
+        mid = status_of(store, "daemonsets")
         unavailable = max(unavailable, mid.get("numberUnavailable", 0))
     assert unavailable == 1  # maxUnavailable: 1
-    status = store.get("daemonsets", "db", NS)["status"]  # type: ignore[index]
+    status = status_of(store, "daemonsets")
     assert status["updatedNumberScheduled"] == status["numberAvailable"] == 3
     assert status["observedGeneration"] == 2
     second = revisions(store)[-1]

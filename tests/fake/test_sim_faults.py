@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,14 +17,14 @@ PODS = "/api/v1/pods"
 DEPLOYMENTS = "/apis/apps/v1/deployments"
 
 
-def pod(name: str) -> dict:
+def pod(name: str) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
         "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
     }
 
 
-def deployment(name: str) -> dict:
+def deployment(name: str) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "default"},
         "spec": {

@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from kubesim import SimCluster
 
 
-def pod(name: str, namespace: str = "default", **labels: str) -> dict:
+def pod(name: str, namespace: str = "default", **labels: str) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
@@ -34,7 +35,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def get_json(http: aiohttp.ClientSession, url: str, **params: str) -> tuple[int, dict]:
+async def get_json(
+    http: aiohttp.ClientSession, url: str, **params: str
+) -> tuple[int, dict[str, Any]]:
     async with http.get(url, params=params) as response:
         return response.status, await response.json(content_type=None)
 
@@ -72,8 +75,8 @@ async def test_namespaced_and_cluster_wide_paths(
     _, in_a = await get_json(http, sim.url + "/api/v1/namespaces/a/pods")
     assert [p["metadata"]["namespace"] for p in all_pods["items"]] == ["a", "b"]
     assert [p["metadata"]["namespace"] for p in in_a["items"]] == ["a"]
-    status, ns = await get_json(http, sim.url + "/api/v1/namespaces/a")
-    assert status == 200 and ns["kind"] == "Namespace"
+    status, namespace = await get_json(http, sim.url + "/api/v1/namespaces/a")
+    assert status == 200 and namespace["kind"] == "Namespace"
     status, missing = await get_json(http, sim.url + "/api/v1/namespaces/a/pods/nope")
     assert status == 404
     assert (

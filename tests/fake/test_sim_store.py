@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from kubesim.store import Store
 from kubesim.util import controller_uid
 
 
-def deployment(name: str = "web", image: str = "nginx:1.25", replicas: int = 2) -> dict:
+def deployment(name: str = "web", image: str = "nginx:1.25", replicas: int = 2) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -114,7 +115,11 @@ def test_history_is_bounded_and_old_versions_are_compacted() -> None:
     store.create("deployments", deployment())
     start = store.rv
     for n in range(5):
-        store.mutate("deployments", "web", "default", lambda o, n=n: o["spec"].update(replicas=n))
+
+        def scale(o: dict[str, Any], n: int = n) -> None:
+            o["spec"].update(replicas=n)
+
+        store.mutate("deployments", "web", "default", scale)
     assert len(store.history("deployments")) == 3
     assert store.compacted_rv("deployments") > start
     with pytest.raises(ApiError) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -14,7 +15,7 @@ from tests.fake.simwatch import WatchResult, watch
 PODS = "/api/v1/pods"
 
 
-def pod(name: str, namespace: str = "default", **labels: str) -> dict:
+def pod(name: str, namespace: str = "default", **labels: str) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},

@@ -5,6 +5,7 @@ Runs without a cluster (the apply/RBAC/exporter tests are in test_cluster.py).
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
@@ -443,10 +444,10 @@ ANNOUNCED = {"DAYLIGHT_STATE_FILE": "--state-file"}
 
 def _flags(subcommand: str) -> dict[str, str]:
     parser = build_parser()
-    sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     if subcommand not in sub.choices:
         return {}
-    flags = {}
+    flags: dict[str, str] = {}
     for action in sub.choices[subcommand]._actions:
         if not action.option_strings or action.dest == "help":
             continue

@@ -566,7 +566,7 @@ def test_launcher_creates_jobs_only_in_allowed_namespaces(
     # it reads what the exporter reads
     assert all(can(cp, sa, v, r.plural, r.group) for r in WATCHED for v in READ_VERBS)
     # and really creates a Job there, impersonated
-    job = {
+    job: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": "launcher-probe", "namespace": "team-a"},

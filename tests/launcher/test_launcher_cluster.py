@@ -269,8 +269,9 @@ async def test_missing_secret_and_configmap_fail_the_task_before_it_runs(
         "without-code": {"deno": {"configMapRef": {"name": "no-such-code"}}},
     }  # fmt: skip  # a table
     for name, spec in definitions.items():
-        body = {"apiVersion": "lifecycle.keptn.sh/v1", "kind": "KeptnTaskDefinition",
-                "metadata": {"name": name}, "spec": spec}  # fmt: skip  # a table
+        body: dict[str, Any] = {"apiVersion": "lifecycle.keptn.sh/v1",
+                                "kind": "KeptnTaskDefinition",
+                                "metadata": {"name": name}, "spec": spec}  # fmt: skip  # a table
         cp.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
     access = load(str(cp.kubeconfig))
     exporter = Exporter(access, namespaces=(namespace,))

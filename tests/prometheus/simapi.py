@@ -44,7 +44,7 @@ async def serve(objects_file: Path) -> None:
     sim = SimCluster(world=False, run_controllers=False, bookmark_interval_s=1.0)
     for plural in KEPTN:
         sim.registry.set_installed(plural, False)
-    objects: dict[str, list[dict[str, object]]] = json.loads(objects_file.read_text())
+    objects: dict[str, list[dict[str, Any]]] = json.loads(objects_file.read_text())
     for path, items in objects.items():
         plural = path.rsplit("/", 1)[-1]
         for item in items:
@@ -62,7 +62,7 @@ async def serve(objects_file: Path) -> None:
     while not stop.is_set():
         if namespace is not None:
             tick += 1
-            name = str(namespace["metadata"]["name"])  # type: ignore[index]
+            name = str(namespace["metadata"]["name"])
             sim.store.mutate("namespaces", name, None, _labeller(str(tick)))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), TICK_S)

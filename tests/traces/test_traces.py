@@ -20,6 +20,8 @@ from exporter import __version__
 from exporter.checks.phases import Phase, PhaseName, PhaseStatus, rollout_phases
 from exporter.events.tracecontext import span_id_of, trace_id_of
 from exporter.model.records import (
+    FACT_DEPLOYMENT,
+    FACT_RESTORE,
     AppDeployment,
     AppKey,
     Outcome,
@@ -27,8 +29,6 @@ from exporter.model.records import (
     WorkloadKey,
 )
 from exporter.outputs.traces import (
-    FACT_DEPLOYMENT,
-    FACT_RESTORE,
     TraceEmitter,
     build_resource,
     build_spans,
@@ -176,7 +176,8 @@ def test_semantic_convention_attributes_and_resource(
     assert web["keptn.deployment.workload.version"] == "1.3"
     assert web["keptn.deployment.app.version"] == group.version
     assert web["vcs.ref.head.revision"] == "abc1234"
-    assert tuple(web["container.image.repo_digests"]) == (DIGEST,)  # type: ignore[arg-type]
+    digests = web["container.image.repo_digests"]
+    assert isinstance(digests, Sequence) and tuple(digests) == (DIGEST,)
     assert web["oci.manifest.digest"] == DIGEST
     assert web["deployment.environment.name"] == "production"
     db = dict(named["deploy statefulset/db"].attributes or {})

@@ -18,9 +18,11 @@ from exporter.model.engine import DoraModel
 from tests.scenario import T0, ts
 from tests.unit.test_failures import build_failure_log
 
+Served = tuple[TestClient[web.Request, web.Application], DoraModel, Path]
+
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[TestClient, DoraModel, Path]]:  # type: ignore[type-arg]
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
     model = DoraModel()
     path = build_failure_log().write(tmp_path / "log.jsonl")
     for event in eventlog.read(path):
@@ -38,7 +40,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[TestClient, DoraModel, P
 AUTH = {"Authorization": "Bearer s3cret"}
 
 
-async def test_token_is_required_and_rotation_is_honoured(served) -> None:  # type: ignore[no-untyped-def]
+async def test_token_is_required_and_rotation_is_honoured(served: Served) -> None:
     client, model, token = served
     body = {"commit_sha": "abcdef1", "commit_time": ts(10), "version": "1.2"}
     response = await client.post("/api/v1/changes", json=body)
@@ -54,7 +56,7 @@ async def test_token_is_required_and_rotation_is_honoured(served) -> None:  # ty
     assert (await ok.json())["matched"] == 1  # the 1.2 deployment had no commit time
 
 
-async def test_bad_payloads_get_400_with_a_reason(served) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_payloads_get_400_with_a_reason(served: Served) -> None:
     client, model, _ = served
     cases = [
         (b"{not json", "malformed_json"),
@@ -75,7 +77,7 @@ async def test_bad_payloads_get_400_with_a_reason(served) -> None:  # type: igno
     assert (await client.post("/api/v1/changes", data=big, headers=AUTH)).status == 413
 
 
-async def test_alertmanager_webhook(served) -> None:  # type: ignore[no-untyped-def]
+async def test_alertmanager_webhook(served: Served) -> None:
     client, model, _ = served
     payload = {"version": "4", "status": "firing", "alerts": [
         {"status": "firing", "labels": {"alertname": "Down", "namespace": "shop",

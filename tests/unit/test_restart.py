@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from exporter.events.envelope import ObjectEvent
+from exporter.events.envelope import EventType, ObjectEvent
 from exporter.events.external import InvalidInput
 from exporter.kube import eventlog
 from exporter.kube.resources import WATCHED
@@ -56,12 +56,12 @@ def relist(events: list[Any], at: float) -> list[ObjectEvent]:
             continue
         meta = event.obj.metadata
         key = (event.obj.kind, meta.namespace, meta.name)
-        if event.type == "DELETED":
+        if event.type == EventType.DELETED:
             state.pop(key, None)
         else:
             state[key] = event
     listed = sorted(state.values(), key=lambda e: LIST_ORDER[e.obj.kind])
-    return [ObjectEvent(at, "ADDED", e.obj, initial=True) for e in listed]
+    return [ObjectEvent(at, EventType.ADDED, e.obj, initial=True) for e in listed]
 
 
 def crashed_and_restarted(events: list[Any], crash: int, db: Path) -> DoraModel:
