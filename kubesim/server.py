@@ -81,6 +81,17 @@ def _merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+async def _read_object(request: web.Request) -> JsonDict:
+    """The request body, which must be one JSON object; a 400 otherwise."""
+    try:
+        payload = msgspec.json.decode(await request.read())
+    except msgspec.DecodeError as exc:
+        raise errors.bad_request(f"invalid JSON body: {exc}") from None
+    if not isinstance(payload, dict):
+        raise errors.bad_request("the body must be a JSON object")
+    return payload
+
+
 class SimServer:
     def __init__(
         self,
@@ -290,59 +301,71 @@ class SimServer:
         method = request.method
         if method not in ("POST", "PUT", "PATCH", "DELETE") or (method == "POST") != (name is None):
             raise errors.method_not_allowed(method)
-        store = self.store
         if method == "DELETE":
             assert name is not None
-            deleted = store.delete(rt.plural, name, namespace)
-            details = {"name": name, "group": rt.group, "kind": rt.plural}
-            details["uid"] = deleted["metadata"]["uid"]
-            body = {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "details": details,
-            }
-            return _json_response(200, msgspec.json.encode(body))
-        try:
-            payload = msgspec.json.decode(await request.read())
-        except msgspec.DecodeError as exc:
-            raise errors.bad_request(f"invalid JSON body: {exc}") from None
-        if not isinstance(payload, dict):
-            raise errors.bad_request("the body must be a JSON object")
+            return self._delete(rt, namespace, name)
+        payload = await _read_object(request)
         if method == "POST":
-            metadata = payload.setdefault("metadata", {})
-            if namespace is not None:
-                metadata.setdefault("namespace", namespace)
-                if metadata["namespace"] != namespace:
-                    raise errors.bad_request(
-                        "the namespace of the provided object does not match the namespace "
-                        "sent on the request"
-                    )
-            if rt.has_status:
-                payload.pop("status", None)
-            for field in ("uid", "resourceVersion", "creationTimestamp", "generation"):
-                metadata.pop(field, None)
-            created = store.create(rt.plural, payload, copy=False)
-            return _json_response(201, msgspec.json.encode(created))
+            return self._create(rt, namespace, payload)
         assert name is not None
         if method == "PATCH":
-            content_type = request.headers.get("Content-Type", "")
-            if "json-patch" in content_type or "apply-patch" in content_type:
-                raise errors.ApiError(
-                    415,
-                    "UnsupportedMediaType",
-                    f"the simulated server does not support {content_type}",
-                )
-            current = store.get(rt.plural, name, namespace)
-            if current is None:
-                raise errors.not_found(rt.plural, rt.group, name)
-            payload = _merge_patch(current, payload)
+            payload = self._patched(request, rt, namespace, name, payload)
         payload.setdefault("metadata", {})["name"] = name
         if namespace is not None:
             payload["metadata"]["namespace"] = namespace
         if subresource == "status":
-            updated = store.update_status(rt.plural, payload, copy=False)
+            updated = self.store.update_status(rt.plural, payload, copy=False)
         else:
-            updated = store.update(rt.plural, payload, copy=False)
+            updated = self.store.update(rt.plural, payload, copy=False)
         return _json_response(200, msgspec.json.encode(updated))
+
+    def _delete(self, rt: ResourceType, namespace: str | None, name: str) -> web.Response:
+        deleted = self.store.delete(rt.plural, name, namespace)
+        details = {"name": name, "group": rt.group, "kind": rt.plural}
+        details["uid"] = deleted["metadata"]["uid"]
+        body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": details,
+        }
+        return _json_response(200, msgspec.json.encode(body))
+
+    def _create(self, rt: ResourceType, namespace: str | None, payload: JsonDict) -> web.Response:
+        metadata = payload.setdefault("metadata", {})
+        if namespace is not None:
+            metadata.setdefault("namespace", namespace)
+            if metadata["namespace"] != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace "
+                    "sent on the request"
+                )
+        if rt.has_status:
+            payload.pop("status", None)
+        for field in ("uid", "resourceVersion", "creationTimestamp", "generation"):
+            metadata.pop(field, None)
+        created = self.store.create(rt.plural, payload, copy=False)
+        return _json_response(201, msgspec.json.encode(created))
+
+    def _patched(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch: JsonDict,
+    ) -> JsonDict:
+        """The stored object with a merge patch applied; other patch types are a 415."""
+        content_type = request.headers.get("Content-Type", "")
+        if "json-patch" in content_type or "apply-patch" in content_type:
+            raise errors.ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the simulated server does not support {content_type}",
+            )
+        current = self.store.get(rt.plural, name, namespace)
+        if current is None:
+            raise errors.not_found(rt.plural, rt.group, name)
+        patched: JsonDict = _merge_patch(current, patch)
+        return patched

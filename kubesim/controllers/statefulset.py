@@ -17,7 +17,7 @@ from kubesim.controllers.revisions import (
     template_of,
     truncate_history,
 )
-from kubesim.podmodel import PodRecord
+from kubesim.podmodel import PodRecord, PodState
 from kubesim.util import JsonDict, as_int, owner_ref
 
 POD_REVISION_LABEL = "controller-revision-hash"
@@ -65,67 +65,110 @@ def _adopt(ctx: Context, sts: JsonDict, records: dict[str, PodRecord]) -> None:
         records[rec.name] = rec
 
 
-def reconcile_statefulset(ctx: Context, sts: JsonDict) -> None:
-    metadata = sts["metadata"]
-    spec = sts["spec"]
-    records = ctx.pods.of(metadata["uid"])
-    _adopt(ctx, sts, records)
-    podsync.drop_vanished(ctx, records)
-    update, _ = ensure_revision(ctx, sts, STS_HASH_LABEL)
-    update_name = update["metadata"]["name"]
-    old_status = sts.get("status") or {}
-    current_name = old_status.get("currentRevision") or update_name
-    replicas = as_int(spec.get("replicas"), 1)
-    ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
-    changed = False
-    found = podsync.states(ctx, records.values())
-    by_ordinal = {rec.ordinal: rec for rec in records.values()}
-    # Scale down from the highest ordinal.
+def _scale_down(
+    ctx: Context,
+    records: dict[str, PodRecord],
+    by_ordinal: dict[int | None, PodRecord],
+    replicas: int,
+    ordered: bool,
+) -> list[int]:
+    """Removes pods beyond `replicas`, highest ordinal first (one at a time when ordered);
+    returns the ordinals that were in excess."""
     extra = sorted((o for o in by_ordinal if o is not None and o >= replicas), reverse=True)
     for ordinal in extra[:1] if ordered else extra:
         rec = by_ordinal.pop(ordinal)
         del records[rec.name]
         podsync.remove(ctx, rec)
-        changed = True
-    # Create missing ordinals in order.
-    if not (ordered and extra):
-        for ordinal in range(replicas):
-            have = by_ordinal.get(ordinal)
-            if have is not None:
-                state = found.get(have.name)
-                if ordered and (state is None or not state.ready):
-                    break
-                continue
-            created = _new_pod(ctx, sts, ordinal, update)
-            records[created.name] = created
-            by_ordinal[ordinal] = created
-            changed = True
-            if ordered:
+    return extra
+
+
+def _create_missing(
+    ctx: Context,
+    sts: JsonDict,
+    records: dict[str, PodRecord],
+    by_ordinal: dict[int | None, PodRecord],
+    found: dict[str, PodState],
+    update: JsonDict,
+) -> bool:
+    """Creates missing ordinals in order (when ordered, one only after all below are ready);
+    whether any was created."""
+    spec = sts["spec"]
+    ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
+    changed = False
+    for ordinal in range(as_int(spec.get("replicas"), 1)):
+        have = by_ordinal.get(ordinal)
+        if have is not None:
+            state = found.get(have.name)
+            if ordered and (state is None or not state.ready):
                 break
+            continue
+        created = _new_pod(ctx, sts, ordinal, update)
+        records[created.name] = created
+        by_ordinal[ordinal] = created
+        changed = True
+        if ordered:
+            break
+    return changed
+
+
+def _scale(ctx: Context, sts: JsonDict, records: dict[str, PodRecord], update: JsonDict) -> bool:
+    """Brings the pods to `replicas`: scale down first, else create what is missing."""
+    spec = sts["spec"]
+    replicas = as_int(spec.get("replicas"), 1)
+    ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
     found = podsync.states(ctx, records.values())
-    # Rolling update: replace the highest outdated ordinal once everything is ready.
+    by_ordinal = {rec.ordinal: rec for rec in records.values()}
+    extra = _scale_down(ctx, records, by_ordinal, replicas, ordered)
+    if ordered and extra:
+        return True
+    return _create_missing(ctx, sts, records, by_ordinal, found, update) or bool(extra)
+
+
+def _replace_outdated(
+    ctx: Context,
+    sts: JsonDict,
+    records: dict[str, PodRecord],
+    found: dict[str, PodState],
+    update_name: str,
+) -> bool:
+    """Rolling update: replaces the highest outdated ordinal once everything is ready."""
+    spec = sts["spec"]
     strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
+    replicas = as_int(spec.get("replicas"), 1)
     all_ready = len(records) == replicas and all(s.ready for s in found.values())
-    if strategy == "RollingUpdate" and all_ready:
-        partition = as_int(
-            ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
-        )
-        outdated = sorted(
-            (
-                r
-                for r in records.values()
-                if r.revision != update_name and (r.ordinal or 0) >= partition
-            ),
-            key=lambda r: r.ordinal or 0,
-            reverse=True,
-        )
-        if outdated:
-            rec = outdated[0]
-            del records[rec.name]
-            del found[rec.name]
-            podsync.remove(ctx, rec)
-            changed = True
-    podsync.mirror(ctx, records.values(), found)
+    if strategy != "RollingUpdate" or not all_ready:
+        return False
+    partition = as_int(
+        ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
+    )
+    outdated = sorted(
+        (
+            r
+            for r in records.values()
+            if r.revision != update_name and (r.ordinal or 0) >= partition
+        ),
+        key=lambda r: r.ordinal or 0,
+        reverse=True,
+    )
+    if not outdated:
+        return False
+    rec = outdated[0]
+    del records[rec.name]
+    del found[rec.name]
+    podsync.remove(ctx, rec)
+    return True
+
+
+def _status(
+    sts: JsonDict,
+    records: dict[str, PodRecord],
+    found: dict[str, PodState],
+    current_name: str,
+    update_name: str,
+) -> tuple[JsonDict, str]:
+    """The status, and the current revision: it catches up with the update revision once
+    every pod runs the update and is ready."""
+    replicas = as_int(sts["spec"].get("replicas"), 1)
     ready = sum(1 for s in found.values() if s.ready)
     updated_count = sum(1 for r in records.values() if r.revision == update_name)
     current_count = sum(1 for r in records.values() if r.revision == current_name)
@@ -133,7 +176,7 @@ def reconcile_statefulset(ctx: Context, sts: JsonDict) -> None:
         current_name, current_count = update_name, updated_count
     status = without_empty(
         {
-            "observedGeneration": metadata.get("generation", 1),
+            "observedGeneration": sts["metadata"].get("generation", 1),
             "replicas": len(records),
             "readyReplicas": ready,
             "currentReplicas": current_count,
@@ -145,6 +188,22 @@ def reconcile_statefulset(ctx: Context, sts: JsonDict) -> None:
         },
         keep=("replicas", "collisionCount", "availableReplicas"),
     )
+    return status, current_name
+
+
+def reconcile_statefulset(ctx: Context, sts: JsonDict) -> None:
+    metadata = sts["metadata"]
+    records = ctx.pods.of(metadata["uid"])
+    _adopt(ctx, sts, records)
+    podsync.drop_vanished(ctx, records)
+    update, _ = ensure_revision(ctx, sts, STS_HASH_LABEL)
+    update_name = update["metadata"]["name"]
+    current_name = (sts.get("status") or {}).get("currentRevision") or update_name
+    changed = _scale(ctx, sts, records, update)
+    found = podsync.states(ctx, records.values())
+    changed = _replace_outdated(ctx, sts, records, found, update_name) or changed
+    podsync.mirror(ctx, records.values(), found)
+    status, current_name = _status(sts, records, found, current_name, update_name)
     if sts.get("status") != status:
         ctx.store.update_status("statefulsets", status_patch(sts, status), copy=False)
     live = {current_name, update_name} | {r.revision for r in records.values()}
