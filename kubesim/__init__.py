@@ -64,6 +64,7 @@ class SimCluster:
         host: str = "127.0.0.1",
         port: int = 0,
         default_watch_timeout_s: float | None = None,
+        watch_list: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
@@ -82,6 +83,7 @@ class SimCluster:
             token=token,
             bookmark_interval_s=bookmark_interval_s,
             default_watch_timeout_s=default_watch_timeout_s,
+            watch_list=watch_list,
         )
         self.controllers = Controllers(
             self.store,

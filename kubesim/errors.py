@@ -93,6 +93,27 @@ def invalid(kind: str, name: str, message: str) -> ApiError:
     return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {message}')
 
 
+def invalid_options(message: str) -> ApiError:
+    """A 422 about request parameters, as the real server words it (ListOptions)."""
+    return ApiError(422, "Invalid", f'ListOptions.meta.k8s.io "" is invalid: {message}')
+
+
+def too_large_resource_version(requested: int, current: int) -> ApiError:
+    """504 with Retry-After 1: the cache is behind the requested version (storage/errors.go)."""
+    return ApiError(
+        504,
+        "Timeout",
+        f"Too large resource version: {requested}, current: {current}",
+        details={
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ],
+            "retryAfterSeconds": 1,
+        },
+        retry_after=1,
+    )
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 

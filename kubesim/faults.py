@@ -109,6 +109,32 @@ class Faults:
         answer = _status(errors.internal(message))
         self._arm(_Armed("server_error", count, resource, _verbs(verbs), answer))
 
+    def unavailable(
+        self,
+        count: int | None = 1,
+        *,
+        retry_after: str | None = None,
+        resource: str | None = None,
+        verbs: Iterable[str] | None = None,
+    ) -> None:
+        """503 Service Unavailable (an API server shutting down, a proxy in front of it),
+        with ``Retry-After`` exactly as given: delta-seconds or an HTTP-date."""
+        answer = _status(errors.ApiError(503, "ServiceUnavailable", "simulated unavailability"))
+        if retry_after is not None:
+            answer.headers["Retry-After"] = retry_after
+        self._arm(_Armed("server_error", count, resource, _verbs(verbs), answer))
+
+    def not_json(
+        self,
+        count: int | None = 1,
+        *,
+        resource: str | None = None,
+        verbs: Iterable[str] | None = None,
+    ) -> None:
+        """A 200 whose body is an HTML page, as a misconfigured proxy answers."""
+        answer = Injected(200, b"<html><body>proxy login</body></html>", "text/html")
+        self._arm(_Armed("server_error", count, resource, _verbs(verbs), answer))
+
     def forbid(
         self, resource: str, count: int | None = None, *, verbs: Iterable[str] | None = None
     ) -> None:

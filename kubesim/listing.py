@@ -17,6 +17,7 @@ import msgspec
 from kubesim import errors
 from kubesim.events import Entry
 from kubesim.faults import Faults
+from kubesim.keyspace import Snapshot
 from kubesim.resources import ResourceType
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.store import Store
@@ -74,17 +75,9 @@ def list_body(
         limit = max(0, int(query.get("limit") or 0))
     except ValueError:
         raise errors.bad_request(f"invalid limit: {query.get('limit')!r}") from None
-    token = query.get("continue")
-    if token:
-        rv, start = decode_continue(token)
-        try:
-            snap = store.snapshot(rt.plural, rv)
-        except errors.ApiError as exc:
-            if exc.code == 410:
-                raise errors.expired(EXPIRED_CONTINUE) from None
-            raise
-    else:
-        snap, start = store.snapshot(rt.plural), ""
+    snap, start = _page_start(store, rt, query)
+    if not query.get("continue") and query.get("resourceVersion") == "0":
+        limit = 0  # served from the watch cache, which ignores the limit (cacher.go)
     keys = snap.keys
     lo, hi = 0, len(keys)
     if namespace is not None and rt.namespaced:
@@ -116,6 +109,51 @@ def list_body(
         {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": metadata}
     )
     return head[:-1] + b',"items":[' + b",".join(items) + b"]}"
+
+
+def _page_start(store: Store, rt: ResourceType, query: Mapping[str, str]) -> tuple[Snapshot, str]:
+    """The snapshot a page is cut from, and the first key to serve."""
+    token = query.get("continue")
+    if not token:
+        return _snapshot(store, rt, query), ""
+    rv, start = decode_continue(token)
+    try:
+        return store.snapshot(rt.plural, rv), start
+    except errors.ApiError as exc:
+        if exc.code == 410:
+            raise errors.expired(EXPIRED_CONTINUE) from None
+        raise
+
+
+def _snapshot(store: Store, rt: ResourceType, query: Mapping[str, str]) -> Snapshot:
+    """The list's snapshot by ``resourceVersion`` and ``resourceVersionMatch`` semantics:
+    unset or "0": the newest; N: not older than N (legacy, and ``NotOlderThan``; a version
+    the store has not reached yet is 504 "Too large resource version"); ``Exact``: at N."""
+    raw = query.get("resourceVersion", "")
+    match = query.get("resourceVersionMatch", "")
+    if match and not raw:
+        raise errors.invalid_options(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+            "resourceVersion is provided"
+        )
+    if match not in ("", "NotOlderThan", "Exact"):
+        raise errors.invalid_options(f'resourceVersionMatch: Unsupported value: "{match}"')
+    if raw in ("", "0"):
+        if match == "Exact":
+            raise errors.invalid_options(
+                'resourceVersionMatch: Forbidden: resourceVersionMatch "Exact" is forbidden '
+                'for resourceVersion "0"'
+            )
+        return store.snapshot(rt.plural)
+    try:
+        wanted = int(raw)
+    except ValueError:
+        raise errors.bad_request(f"invalid resource version: {raw!r}") from None
+    if wanted > store.rv:
+        raise errors.too_large_resource_version(wanted, store.rv)
+    if match == "Exact":
+        return store.snapshot(rt.plural, wanted)
+    return store.snapshot(rt.plural)
 
 
 def get_body(entry: Entry, rt: ResourceType, faults: Faults | None = None) -> bytes:

@@ -104,8 +104,10 @@ class SimServer:
         default_watch_timeout_s: float | None = None,
         gzip_min_bytes: int | None = GZIP_MIN_BYTES,
         request_log_size: int = 10_000,
+        watch_list: bool = True,
     ) -> None:
         self.store = store
+        self.watch_list = watch_list  # the WatchList feature (streaming lists), on since 1.34
         self.host = host
         self.port = port
         self.token = token

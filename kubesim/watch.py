@@ -66,6 +66,9 @@ class WatchHost(Protocol):
     @property
     def default_watch_timeout_s(self) -> float | None: ...
 
+    @property
+    def watch_list(self) -> bool: ...
+
     def register_stream(self, stream: WatchStream) -> None: ...
 
     def unregister_stream(self, stream: WatchStream) -> None: ...
@@ -220,20 +223,10 @@ async def serve_watch(
     if name is not None:
         field_text = ",".join(x for x in (field_text, f"metadata.name={name}") if x)
     fields = parse_field_selector(field_text, rt.plural) if field_text.strip() else None
-    raw_rv = query.get("resourceVersion", "")
     send_initial = parse_bool(query.get("sendInitialEvents"))
-    since: int | None = None
-    if raw_rv not in ("", "0") and not send_initial:
-        try:
-            since = int(raw_rv)
-        except ValueError:
-            raise errors.bad_request(f"invalid resource version: {raw_rv!r}") from None
-    timeout_s = server.default_watch_timeout_s
-    if query.get("timeoutSeconds"):
-        try:
-            timeout_s = float(int(query["timeoutSeconds"]))
-        except ValueError:
-            raise errors.bad_request("invalid timeoutSeconds") from None
+    if "sendInitialEvents" in query:
+        _check_watch_list(server, query)
+    since, timeout_s = _since_and_timeout(server, query, send_initial)
     bookmarks = parse_bool(query.get("allowWatchBookmarks"))
 
     try:
@@ -268,6 +261,44 @@ async def serve_watch(
         server.unregister_stream(stream)
         sub.close()
     return response
+
+
+def _since_and_timeout(
+    server: WatchHost, query: Mapping[str, str], send_initial: bool
+) -> tuple[int | None, float | None]:
+    raw_rv = query.get("resourceVersion", "")
+    since: int | None = None
+    if raw_rv not in ("", "0") and not send_initial:
+        try:
+            since = int(raw_rv)
+        except ValueError:
+            raise errors.bad_request(f"invalid resource version: {raw_rv!r}") from None
+    timeout_s = server.default_watch_timeout_s
+    if query.get("timeoutSeconds"):
+        try:
+            timeout_s = float(int(query["timeoutSeconds"]))
+        except ValueError:
+            raise errors.bad_request("invalid timeoutSeconds") from None
+    return since, timeout_s
+
+
+def _check_watch_list(server: WatchHost, query: Mapping[str, str]) -> None:
+    """The validation of ``sendInitialEvents`` by the real server (validateWatchOptions)."""
+    if not server.watch_list:
+        raise errors.invalid_options(
+            "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless "
+            "the WatchList feature gate is enabled"
+        )
+    if query.get("resourceVersionMatch") != "NotOlderThan":
+        raise errors.invalid_options(
+            "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+            "resourceVersionMatch to NotOlderThan"
+        )
+    if not parse_bool(query.get("allowWatchBookmarks")):
+        raise errors.invalid_options(
+            "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting "
+            "allowWatchBookmarks to true"
+        )
 
 
 async def _stream_live(

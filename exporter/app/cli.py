@@ -40,6 +40,16 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
 def _listen(text: str) -> str:
     _host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -163,9 +173,20 @@ def _add_serve(p: argparse.ArgumentParser, default: str) -> None:
     )
     p.add_argument(
         "--max-apps",
-        type=int,
+        type=_count,
         default=5000,
-        help="cardinality cap: apps beyond this are left out of /metrics and counted in "
+        metavar="N",
+        help="cardinality cap: at most N apps on /metrics; the others are left out whole and "
+        "counted in daylight_dropped_apps (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-series",
+        type=_count,
+        default=40_000,
+        metavar="N",
+        help="cardinality cap: at most N DORA series on /metrics, workload-level ones "
+        "included (about 70 per app plus 16 per workload); apps that would go beyond it are "
+        "left out whole, in the order they appeared, and their series counted in "
         "daylight_dropped_series (default: %(default)s)",
     )
 
@@ -426,16 +447,20 @@ def _apply_env_defaults(parser: argparse.ArgumentParser) -> None:
                 if not action.option_strings or action.dest in ("help",):
                     continue
                 flag = max(action.option_strings, key=len).lstrip("-")
-                value = os.environ.get("DAYLIGHT_" + flag.upper().replace("-", "_"))
+                variable = "DAYLIGHT_" + flag.upper().replace("-", "_")
+                value = os.environ.get(variable)
                 if value is None:
                     continue
                 if action.type is not None and callable(action.type):
                     try:
                         converted: Any = action.type(value)
                     except (argparse.ArgumentTypeError, ValueError) as exc:
-                        raise SystemExit(f"daylight: DAYLIGHT_{flag.upper()}: {exc}") from None
+                        raise SystemExit(f"daylight: {variable}: {exc}") from None
                 else:
                     converted = value
+                if action.choices is not None and converted not in action.choices:
+                    allowed = ", ".join(map(str, action.choices))
+                    raise SystemExit(f"daylight: {variable}: {value!r} is not one of {allowed}")
                 action.default = converted
 
 

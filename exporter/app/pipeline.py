@@ -67,9 +67,8 @@ class Pipeline:
         now = self.clock()
         total = 0
 
-        def feed(items: list[Any]) -> None:
-            for obj in items:
-                self.apply(ObjectEvent(now, EventType.ADDED, obj, initial=True))
+        def feed(event_type: EventType, obj: Any) -> None:
+            self.apply(ObjectEvent(now, event_type, obj, initial=True))
 
         for informer in informers:
             try:

@@ -114,7 +114,9 @@ async def serve_exporter(
     clock: Callable[[], float] | None = None,
 ) -> web.AppRunner:
     """Serve /metrics, /healthz, /readyz, /api/v1/dora (and the POST intake) on --listen."""
-    renderer = MetricsRenderer(model, dora_report=args.dora_report, max_apps=args.max_apps)
+    renderer = MetricsRenderer(
+        model, dora_report=args.dora_report, max_apps=args.max_apps, max_series=args.max_series
+    )
     collectors: list[Collector] = selfmetrics.exporter_collectors(
         model,
         renderer,

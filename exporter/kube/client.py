@@ -7,6 +7,8 @@ ever send GET requests: the exporter is read-only by construction.
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -43,14 +45,28 @@ class LineTooLong:
     size: int
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
+MAX_RETRY_AFTER_S = 300.0
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date
+    (RFC 9110 §10.2.3), bounded to [0, 300]; None when absent or unreadable."""
     if value is None:
         return None
+    text = value.strip()
     try:
-        return min(max(float(value), 0.0), 300.0)
+        seconds = float(text)
     except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if moment.tzinfo is None:
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
         return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
@@ -63,7 +79,8 @@ async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
         reason, message = status.reason or reason, status.message
     except (msgspec.DecodeError, msgspec.ValidationError):
         message = body[:200].decode("utf-8", "replace").strip()
-    raise ApiError(response.status, reason, message, _retry_after(response.headers))
+    wait = retry_after(response.headers.get("Retry-After"))
+    raise ApiError(response.status, reason, message, wait)
 
 
 class ApiClient:

@@ -25,6 +25,7 @@ from exporter.events.objects import (
     ReplicaSetSpec,
     Status,
 )
+from exporter.kube import jsonscan
 from exporter.kube.resources import Resource
 
 log = logging.getLogger("daylight.kube")
@@ -62,12 +63,17 @@ _EMPTY_RS_SPEC = ReplicaSetSpec()
 _type_only = msgspec.json.Decoder(_TypeOnly)
 _lenient_event = msgspec.json.Decoder(WatchEvent[_VersionOnly])
 _status_event = msgspec.json.Decoder(WatchEvent[Status])
+_list_meta = msgspec.json.Decoder(ListMeta)
+
+
+class MalformedBody(Exception):
+    """An answer of the API server that is not what the protocol says (e.g. a proxy's HTML)."""
 
 
 def _event_type(line: bytes) -> object:
     try:
         return _type_only.decode(line).type
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
 
 
@@ -150,26 +156,46 @@ class Decoder:
         self._event: msgspec.json.Decoder[WatchEvent[Any]] = msgspec.json.Decoder(
             WatchEvent[item_type]
         )
+        self._item: msgspec.json.Decoder[Any] = msgspec.json.Decoder(item_type)
         self.position = ""
         """The resourceVersion the last line carried when it was a bookmark or a bad line."""
 
     # ------------------------------------------------------------------ lists
 
     def page(self, body: bytes) -> ObjectList[Any]:
+        """A LIST page; raises MalformedBody only when it is not a list at all."""
         try:
             page: ObjectList[Any] = self._list.decode(body)
             return page
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, RecursionError):
             # One bad item must not hide the others: decode item by item, drop the bad ones.
-            raw = msgspec.json.decode(body, type=ObjectList[msgspec.Raw])
-            good = []
-            item_decoder = msgspec.json.Decoder(self.item_type)
-            for item in raw.items:
-                try:
-                    good.append(item_decoder.decode(item))
-                except msgspec.ValidationError as exc:
-                    self.invalid("wrong_field_type", str(exc))
-            return ObjectList(items=good, metadata=raw.metadata)
+            return self._page_item_by_item(body)
+        except msgspec.DecodeError as exc:
+            raise MalformedBody(f"LIST answer is not JSON: {exc}") from None
+
+    def _page_item_by_item(self, body: bytes) -> ObjectList[Any]:
+        try:
+            spans = jsonscan.members(body)
+            meta = spans.get(b"metadata")
+            metadata = _list_meta.decode(body[meta[0] : meta[1]]) if meta else ListMeta()
+            items = spans.get(b"items")
+            if items is None or body[items[0] : items[1]] == b"null":
+                elements: list[tuple[int, int]] = []
+            else:
+                elements = jsonscan.elements(body, *items)
+        except (jsonscan.ScanError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise MalformedBody(f"LIST answer is not a list: {exc}") from None
+        good = []
+        for start, end in elements:
+            try:
+                good.append(self._item.decode(body[start:end]))
+            except msgspec.ValidationError as exc:
+                self.invalid("wrong_field_type", str(exc))
+            except msgspec.DecodeError as exc:
+                self.invalid("malformed_json", str(exc))
+            except RecursionError:
+                self.invalid("too_deep", f"a list item of {end - start} bytes nested too deeply")
+        return ObjectList(items=good, metadata=metadata)
 
     def prepare(self, obj: Any) -> Any | None:
         """Fill in what list items lack, strip oversized annotations, apply exclusions."""
@@ -210,6 +236,9 @@ class Decoder:
         except msgspec.DecodeError as exc:
             self.invalid("malformed_json", str(exc))
             return Line.EVENT, None, None
+        except RecursionError:
+            self.invalid("too_deep", f"a watch event of {len(line)} bytes nested too deeply")
+            return Line.EVENT, None, None
         kind = event.type
         if kind == "BOOKMARK":
             self.stats.events["BOOKMARK"] += 1
@@ -230,7 +259,7 @@ class Decoder:
         self.stats.events["ERROR"] += 1
         try:
             status = _status_event.decode(line).object
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             self.invalid("malformed_error_event", line[:200].decode("utf-8", "replace"))
             return Line.ERROR
         if status.code == 410 or status.reason in ("Expired", "Gone"):
@@ -243,7 +272,7 @@ class Decoder:
         self.invalid("wrong_field_type", str(exc))
         try:
             lenient = _lenient_event.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return
         version = lenient.object.metadata.resource_version
         if isinstance(version, str) and version:

@@ -25,10 +25,12 @@ from exporter.kube.decoding import (
     Decoder,
     InformerStats,
     Line,
+    MalformedBody,
     compact,
     object_key,
     object_version,
 )
+from exporter.kube.listing import Feed, Lister, Snapshot
 from exporter.kube.resources import Resource
 
 log = logging.getLogger("daylight.kube")
@@ -44,19 +46,26 @@ class Disabled(Exception):
 
 @dataclass(slots=True)
 class Backoff:
-    base_s: float = 0.5
+    """client-go's reflector backoff: 0.8 s doubling to 30 s, each wait drawn from [d, 2d)
+    so many exporters do not reconnect in lockstep; back to 0.8 s once 2 minutes passed
+    since the last reset (not after every line: a server that drops each watch after one
+    event is not hammered)."""
+
+    base_s: float = 0.8
     cap_s: float = 30.0
+    reset_after_s: float = 120.0
     attempt: int = 0
     rng: random.Random = field(default_factory=random.Random)
+    monotonic: Callable[[], float] = time.monotonic
+    _since: float = field(default_factory=time.monotonic)
 
     def next(self) -> float:
-        """Full jitter: spreads reconnects of many exporters after an API server restart."""
-        ceiling = min(self.cap_s, self.base_s * (2**self.attempt))
+        now = self.monotonic()
+        if now - self._since > self.reset_after_s:
+            self.attempt, self._since = 0, now
+        step: float = min(self.cap_s, self.base_s * (2**self.attempt))
         self.attempt = min(self.attempt + 1, 16)
-        return self.rng.uniform(self.base_s / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
+        return step + self.rng.random() * step
 
 
 class Informer:
@@ -99,58 +108,27 @@ class Informer:
             excluded_namespaces=excluded_namespaces,
             clock=clock,
         )
+        self.lister = Lister(
+            client,
+            resource,
+            namespace=namespace,
+            label_selector=label_selector,
+            decoder=self.decoder,
+            stats=self.stats,
+            page_size=page_size,
+            watch_timeout_s=watch_timeout_s,
+        )
 
     # ------------------------------------------------------------------ list
 
-    def _params(self) -> dict[str, str]:
-        params: dict[str, str] = {}
-        if self.label_selector:
-            params["labelSelector"] = self.label_selector
-        return params
-
-    async def list_all(self, consume: Callable[[list[Any]], None] | None = None) -> list[Any]:
-        """A consistent paginated snapshot; sets the resourceVersion to watch from.
-
-        With ``consume``, each page is handed over as it arrives and then compacted, so a
-        100k-object LIST never sits in memory at once (returns the compacted objects).
-        """
-        items: list[Any] = []
-        params = self._params()
-        params["limit"] = str(self.page_size)
-        token = ""
-        while True:
-            if token:
-                params["continue"] = token
-            try:
-                body = await self.client.get(self.resource.path(self.namespace), params)
-            except ApiError as exc:
-                if exc.code == 410 and token:  # continue token expired: start over
-                    self.stats.restarts["list_expired"] += 1
-                    items, token = [], ""
-                    params.pop("continue", None)
-                    continue
-                raise
-            page = self.decoder.page(body)
-            del body
-            prepared = [obj for obj in (self.decoder.prepare(i) for i in page.items) if obj]
-            if consume is not None:
-                consume(prepared)
-                for obj in prepared:
-                    compact(obj)
-            items.extend(prepared)
-            token = page.metadata.continue_
-            self.resource_version = page.metadata.resource_version
-            del page
-            if not token:
-                break
-        self.stats.lists += 1
-        return items
-
-    async def initial_list(self, consume: Callable[[list[Any]], None] | None = None) -> list[Any]:
-        """The start-up snapshot. Raises Disabled for a missing CRD or a forbidden resource."""
+    async def initial_list(self, feed: Feed | None = None) -> list[Any]:
+        """The start-up snapshot, each object handed to ``feed`` once as it arrives (then
+        compacted). Retries until it works; raises Disabled for a missing CRD or a
+        forbidden resource."""
+        snap = Snapshot(feed)
         while True:
             try:
-                items = await self.list_all(consume)
+                objects, version = await self.lister.snapshot(snap)
             except ApiError as exc:
                 self._count_error(exc)
                 if exc.code in (403, 404):
@@ -158,18 +136,19 @@ class Informer:
                     raise Disabled(str(exc)) from exc
                 await self._sleep_for(exc)
                 continue
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                self.stats.errors["connection"] += 1
+            except (aiohttp.ClientError, TimeoutError, OSError, MalformedBody) as exc:
+                reason = "malformed" if isinstance(exc, MalformedBody) else "connection"
+                self.stats.errors[reason] += 1
                 delay = self.backoff.next()
                 log.warning("%s: list failed (%s); retrying in %.1fs", self.name, exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            self.backoff.reset()
-            self.cache = {object_key(obj): obj for obj in items}
+            self.resource_version = version
+            self.cache = objects
             self.stats.cached = len(self.cache)
             self.stats.synced = True
             self.stats.disabled = None
-            return items
+            return list(objects.values())
 
     def _disable(self, exc: ApiError) -> None:
         reason = "not_found" if exc.code == 404 else "forbidden"
@@ -189,9 +168,10 @@ class Informer:
         self.stats.errors[str(exc.code)] += 1
 
     async def _sleep_for(self, exc: ApiError) -> None:
-        if exc.code == 429 and exc.retry_after is not None:
+        """The server's Retry-After on 429 and 5xx (client-go does the same), else backoff."""
+        if (exc.code == 429 or exc.code >= 500) and exc.retry_after is not None:
             delay = exc.retry_after
-            self.stats.restarts["throttled"] += 1
+            self.stats.restarts["throttled" if exc.code == 429 else "retry_after"] += 1
         else:
             delay = self.backoff.next()
         log.warning("%s: %s; retrying in %.1fs", self.name, exc, delay)
@@ -217,6 +197,10 @@ class Informer:
                 self._disable(exc)
             else:
                 await self._sleep_for(exc)
+            return False
+        except (aiohttp.ClientError, TimeoutError, OSError, MalformedBody) as exc:
+            self.stats.errors["connection"] += 1
+            log.info("%s: still cannot list (%s)", self.name, exc)
             return False
         self.stats.disabled = None
         self.stats.synced = True
@@ -261,14 +245,14 @@ class Informer:
         except ApiError as exc:
             self._count_error(exc)
             await self._sleep_for(exc)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, MalformedBody) as exc:
             self.stats.errors["connection"] += 1
             log.info("%s: relist failed (%s)", self.name, exc)
             await asyncio.sleep(self.backoff.next())
 
     async def _watch_once(self) -> bool:
         """One WATCH request; True when the server said our version is gone (410)."""
-        params = self._params()
+        params = self.lister.params()
         params.update(
             {
                 "watch": "1",
@@ -293,7 +277,6 @@ class Informer:
                     return True
                 if outcome is Line.ERROR:
                     raise ApiError(500, "WatchError", "error event in watch stream")
-                self.backoff.reset()
         return False
 
     def handle_line(self, line: bytes) -> Line:
@@ -317,8 +300,7 @@ class Informer:
 
     async def _relist(self) -> None:
         """After 410 Gone: a fresh snapshot, delivered as the events we missed."""
-        items = await self.list_all()
-        fresh = {object_key(obj): obj for obj in items}
+        fresh, version = await self.lister.snapshot(Snapshot(None))
         for key, old in list(self.cache.items()):
             if key not in fresh:
                 self.stats.events["DELETED"] += 1
@@ -331,7 +313,7 @@ class Informer:
             elif object_version(old) != object_version(obj):
                 self.stats.events["MODIFIED"] += 1
                 self.sink(EventType.MODIFIED, obj, False)
+        self.resource_version = version
         self.cache = fresh
         self.stats.cached = len(fresh)
         self.stats.synced = True
-        self.backoff.reset()

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporter.events.names import valid_name
 from exporter.events.timeutil import parse_duration
 from exporter.model.engine import DoraModel
 from exporter.model.windows import DAY
 from exporter.outputs.metrics import MetricsRenderer
-from exporter.outputs.report import build_report
+from exporter.outputs.report import ReportQuery, build_report_async, decode_cursor
 from exporter.outputs.selfmetrics import render_self
 
 log = logging.getLogger("daylight.http")
@@ -34,7 +36,7 @@ class HttpApi:
 
     def app(self) -> web.Application:
         async def metrics(request: web.Request) -> web.StreamResponse:
-            body = self.renderer.render(self.clock()) + render_self(self.registry)
+            body = await self.renderer.render_async(self.clock()) + render_self(self.registry)
             response = web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
             if len(body) > GZIP_OVER and "gzip" in request.headers.get("Accept-Encoding", ""):
                 response.enable_compression(web.ContentCoding.gzip)
@@ -51,13 +53,12 @@ class HttpApi:
 
         async def dora(request: web.Request) -> web.Response:
             try:
-                window = parse_duration(request.query.get("window", "30d"))
+                query = report_query(request.query, self.dora_report)
             except ValueError as exc:
                 return web.json_response({"error": str(exc)}, status=400)
-            if window <= 0 or window > 400 * DAY:
-                return web.json_response({"error": "window must be within (0, 400d]"}, status=400)
-            report = build_report(self.model, self.clock(), window, self.dora_report)
-            return web.Response(text=json.dumps(report), content_type="application/json")
+            report = await build_report_async(self.model, self.clock(), query)
+            body = await asyncio.to_thread(json.dumps, report)  # a plain dict: safe off-loop
+            return web.Response(text=body, content_type="application/json")
 
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_get("/metrics", metrics)
@@ -65,6 +66,35 @@ class HttpApi:
         app.router.add_get("/readyz", readyz)
         app.router.add_get("/api/v1/dora", dora)
         return app
+
+
+DEFAULT_PAGE = 500
+MAX_PAGE = 5000
+
+
+def report_query(params: Mapping[str, str], dora_report: str) -> ReportQuery:
+    """``?window=30d&environment=&namespace=&app=&limit=500&after=<cursor>``; ValueError
+    says what is wrong. Every answer is one page: ``next`` is the cursor of the next one."""
+    window = parse_duration(params.get("window", "30d"))
+    if window <= 0 or window > 400 * DAY:
+        raise ValueError("window must be within (0, 400d]")
+    text = params.get("limit", str(DEFAULT_PAGE))
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        raise ValueError(f"limit must be a whole number from 1 to {MAX_PAGE}")
+    after = params.get("after")
+    for name in ("environment", "namespace", "app"):
+        value = params.get(name)
+        if value is not None and not valid_name(value):
+            raise ValueError(f"{name} is not a valid name")
+    return ReportQuery(
+        window_s=window,
+        dora_report=dora_report,
+        environment=params.get("environment"),
+        namespace=params.get("namespace"),
+        app=params.get("app"),
+        limit=int(text),
+        after=decode_cursor(after) if after else None,
+    )
 
 
 async def serve(app: web.Application, listen: str) -> web.AppRunner:

@@ -8,8 +8,9 @@ all samples of a family together, so the cache is per (app, family).
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from exporter.model.engine import DoraModel
@@ -75,46 +76,83 @@ def _histogram(name: str, base: str, hist: Histogram) -> list[str]:
 class _Cached:
     revision: int
     valid_until: float
-    families: dict[str, bytes]
+    families: dict[str, bytes] | None  # None: counted only (the app is over a cap)
     series: int
 
 
 @dataclass(slots=True)
 class MetricsRenderer:
-    """Keeps per-app rendered text; ``render(now)`` re-renders only stale apps."""
+    """Keeps per-app rendered text; ``render(now)`` re-renders only stale apps.
+
+    Two caps keep a scrape bounded: at most ``max_apps`` apps and ``max_series`` DORA series
+    (workload-level families included). Apps are kept whole, in the order they first
+    appeared, so the series that exist do not flap when a new app pushes past a cap; an app
+    that does not fit is left out and counted (``daylight_dropped_apps``, its series in
+    ``daylight_dropped_series``). Left-out apps are still rendered to count their series,
+    but their text is not kept.
+    """
 
     model: DoraModel
     dora_report: str = "2023"
     max_apps: int = 5000
+    max_series: int = 40_000
     cache: dict[AppKey, _Cached] = field(default_factory=dict)
     dropped_apps: int = 0
+    dropped_series: int = 0
     series: int = 0
+    _body: bytes = b""
 
     def render(self, now: float) -> bytes:
+        for _ in self.steps(now):
+            pass
+        return self._body
+
+    async def render_async(self, now: float) -> bytes:
+        """The same, yielding to the event loop between batches of apps (big clusters)."""
+        for _ in self.steps(now):
+            await asyncio.sleep(0)
+        return self._body
+
+    def steps(self, now: float, batch: int = 200) -> Iterator[None]:
+        """Render, pausing after every ``batch`` re-rendered apps; the body is kept."""
         apps = self.model.apps
-        keys = sorted(apps) if len(apps) > self.max_apps else list(apps)
-        self.dropped_apps = max(0, len(keys) - self.max_apps)
-        keys = keys[: self.max_apps]
         for stale in set(self.cache) - set(apps):
             del self.cache[stale]
         chunks: dict[str, list[bytes]] = {name: [] for name in FAMILY_NAMES}
-        series = 0
-        for key in keys:
-            ledger = apps[key]
+        series = kept = dropped_apps = dropped_series = rendered = 0
+        for key, ledger in list(apps.items()):
             cached = self.cache.get(key)
-            if cached is None or cached.revision != ledger.revision or now >= cached.valid_until:
+            if (
+                cached is None
+                or cached.revision != ledger.revision
+                or now >= cached.valid_until
+                or (cached.families is None and self._fits(kept, series, cached.series))
+            ):
                 cached = self._render_app(ledger, now)
                 self.cache[key] = cached
+                rendered += 1
+                if rendered % batch == 0:
+                    yield
+            if not self._fits(kept, series, cached.series):
+                dropped_apps += 1
+                dropped_series += cached.series
+                cached.families = None  # counted, not kept: nothing of it is served
+                continue
+            assert cached.families is not None
+            kept += 1
             series += cached.series
             for name, text in cached.families.items():
                 chunks[name].append(text)
-        self.series = series
+        self.series, self.dropped_apps, self.dropped_series = series, dropped_apps, dropped_series
         out = []
         for name in FAMILY_NAMES:
             if chunks[name]:
                 out.append(_HEADERS[name])
                 out.extend(chunks[name])
-        return b"".join(out)
+        self._body = b"".join(out)
+
+    def _fits(self, kept: int, series: int, more: int) -> bool:
+        return kept < self.max_apps and series + more <= self.max_series
 
     def _render_app(self, ledger: AppLedger, now: float) -> _Cached:
         key = ledger.key

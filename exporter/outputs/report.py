@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from exporter.events.timeutil import format_rfc3339
 from exporter.model.engine import DoraModel
-from exporter.model.records import AppDeployment, Outcome
-from exporter.model.windows import DAY, levels, window_keys
+from exporter.model.records import AppDeployment, AppKey, Outcome
+from exporter.model.windows import DAY, WindowKeys, levels, window_keys
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -52,15 +57,71 @@ def _app_deployment(d: AppDeployment) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """Which part of the report to build: a window, filters, and a page of apps."""
+
+    window_s: float = 30 * DAY
+    dora_report: str = "2023"
+    environment: str | None = None
+    namespace: str | None = None
+    app: str | None = None
+    limit: int | None = None  # apps per page; None: every app, no paging
+    after: AppKey | None = None  # the page starts after this app
+    max_deployments: int = 20_000  # a page ends early once it holds this many deployments
+
+    def wants(self, key: AppKey) -> bool:
+        return (
+            (self.environment is None or key.environment == self.environment)
+            and (self.namespace is None or key.namespace == self.namespace)
+            and (self.app is None or key.app == self.app)
+            and (self.after is None or key > self.after)
+        )
+
+
 def build_report(
-    model: DoraModel, now: float, window_s: float = 30 * DAY, dora_report: str = "2023"
+    model: DoraModel,
+    now: float,
+    window_s: float = 30 * DAY,
+    dora_report: str = "2023",
+    query: ReportQuery | None = None,
 ) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    for _ in report_steps(model, now, query or ReportQuery(window_s, dora_report), report):
+        pass
+    return report
+
+
+async def build_report_async(model: DoraModel, now: float, query: ReportQuery) -> dict[str, Any]:
+    """The same, yielding to the event loop every few apps: a big report never stalls it."""
+    report: dict[str, Any] = {}
+    for _ in report_steps(model, now, query, report):
+        await asyncio.sleep(0)
+    return report
+
+
+def report_steps(
+    model: DoraModel, now: float, query: ReportQuery, out: dict[str, Any], batch: int = 100
+) -> Iterator[None]:
+    """Build the report into ``out``, pausing every ``batch`` apps."""
     apps: list[dict[str, Any]] = []
     deployments: list[AppDeployment] = []
-    start = now - window_s
-    for key in sorted(model.apps):
-        ledger_deployments = model.apps[key].deployments
-        keys = window_keys(ledger_deployments, now, window_s)
+    start = now - query.window_s
+    last: AppKey | None = None
+    more = False
+    for index, key in enumerate(sorted(k for k in model.apps if query.wants(k))):
+        if index and index % batch == 0:
+            yield
+        if query.limit is not None and (
+            len(apps) >= query.limit or len(deployments) >= query.max_deployments
+        ):
+            more = True
+            break
+        ledger = model.apps.get(key)
+        if ledger is None:  # gone while we paused
+            continue
+        ledger_deployments = ledger.deployments
+        keys = window_keys(ledger_deployments, now, query.window_s)
         in_window = [
             d
             for d in ledger_deployments
@@ -70,35 +131,59 @@ def build_report(
                 or d.outcome is Outcome.PROGRESSING
             )
         ]
+        last = key
         deployments.extend(in_window)
         if not in_window and keys.deployments == 0:
             continue
-        apps.append(
-            {
-                "environment": key.environment,
-                "namespace": key.namespace,
-                "app": key.app,
-                "deployments": keys.deployments,
-                "successful_deployments": keys.successful,
-                "failed_changes": keys.failed_changes,
-                "change_failure_rate": _round(keys.change_failure_rate, 4),
-                "deployment_frequency_per_day": _round(keys.deployment_frequency_per_day, 4),
-                "lead_time_median_seconds": _round(keys.lead_time_median_s),
-                "lead_time_coverage": _round(keys.lead_time_coverage, 4),
-                "time_to_restore_median_seconds": _round(keys.time_to_restore_median_s),
-                "rework_deployments": keys.rework_deployments,
-                "rework_rate": _round(keys.rework_rate, 4),
-                "levels": levels(keys, dora_report),
-            }
-        )
+        apps.append(_app_summary(key, keys, query.dora_report))
     deployments.sort(key=lambda d: (d.started_at, d.app))
+    out.update(
+        {
+            "generated_at": format_rfc3339(now),
+            "window_days": query.window_s / DAY,
+            "dora_report": query.dora_report,
+            "apps": apps,
+            "app_deployments": [_app_deployment(d) for d in deployments],
+        }
+    )
+    if query.limit is not None:
+        out["next"] = encode_cursor(last) if more and last is not None else None
+
+
+def _app_summary(key: AppKey, keys: WindowKeys, dora_report: str) -> dict[str, Any]:
     return {
-        "generated_at": format_rfc3339(now),
-        "window_days": window_s / DAY,
-        "dora_report": dora_report,
-        "apps": apps,
-        "app_deployments": [_app_deployment(d) for d in deployments],
+        "environment": key.environment,
+        "namespace": key.namespace,
+        "app": key.app,
+        "deployments": keys.deployments,
+        "successful_deployments": keys.successful,
+        "failed_changes": keys.failed_changes,
+        "change_failure_rate": _round(keys.change_failure_rate, 4),
+        "deployment_frequency_per_day": _round(keys.deployment_frequency_per_day, 4),
+        "lead_time_median_seconds": _round(keys.lead_time_median_s),
+        "lead_time_coverage": _round(keys.lead_time_coverage, 4),
+        "time_to_restore_median_seconds": _round(keys.time_to_restore_median_s),
+        "rework_deployments": keys.rework_deployments,
+        "rework_rate": _round(keys.rework_rate, 4),
+        "levels": levels(keys, dora_report),
     }
+
+
+def encode_cursor(key: AppKey) -> str:
+    raw = json.dumps([key.environment, key.namespace, key.app]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> AppKey:
+    """The app a page starts after; ValueError for anything that is not our cursor."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        parts = json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a page cursor: {text[:40]!r}") from exc
+    if not (isinstance(parts, list) and len(parts) == 3 and all(isinstance(p, str) for p in parts)):
+        raise ValueError(f"not a page cursor: {text[:40]!r}")
+    return AppKey(*parts)
 
 
 def _duration(seconds: float | None) -> str:

@@ -182,7 +182,11 @@ class Cardinality(SourceCollector):
     FAMILIES = (
         gauge(
             "daylight_dropped_series",
-            "Apps left out of /metrics by the --max-apps cardinality cap.",
+            "DORA series left out of /metrics by the --max-series and --max-apps caps.",
+        ),
+        gauge(
+            "daylight_dropped_apps",
+            "Apps left out of /metrics (whole) by the --max-series and --max-apps caps.",
         ),
         gauge("daylight_dora_series", "DORA series in the last /metrics render."),
     )
@@ -191,7 +195,8 @@ class Cardinality(SourceCollector):
         self.renderer = renderer
 
     def fill(self, families: Mapping[str, CounterMetricFamily | GaugeMetricFamily]) -> None:
-        families["daylight_dropped_series"].add_metric([], self.renderer.dropped_apps)
+        families["daylight_dropped_series"].add_metric([], self.renderer.dropped_series)
+        families["daylight_dropped_apps"].add_metric([], self.renderer.dropped_apps)
         families["daylight_dora_series"].add_metric([], self.renderer.series)
 
 
