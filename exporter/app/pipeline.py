@@ -10,6 +10,7 @@ with the facts the model derived from it, after the model applied it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,14 @@ from exporter.model.engine import DoraModel
 from exporter.model.facts import Fact
 
 log = logging.getLogger("daylight")
+
+
+def settle_memory() -> None:
+    """After the start-up sync most objects live as long as the process: move them out of
+    the garbage collector's sight (gc.freeze), so a full collection later scans only what
+    changed since — at 20k apps one scans ~900k objects and stalls the loop for ~1 s."""
+    gc.collect()
+    gc.freeze()
 
 
 class Subscriber(Protocol):
@@ -81,6 +90,7 @@ class Pipeline:
                 continue
         self.model.settle()
         self.synced = True
+        settle_memory()
         return total
 
     def watch(self, informers: Sequence[Informer], supervisor: Supervisor) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.app.guard import Supervisor
-from exporter.app.pipeline import Pipeline
+from exporter.app.pipeline import Pipeline, settle_memory
 from exporter.evaluations.checks import KeptnChecks
 from exporter.kube.client import ApiClient
 from exporter.kube.config import ClusterAccess
@@ -91,6 +91,7 @@ class LiveRuntime:
         if self.state is not None:
             self.model.reconcile(now)
             self.state.save(self.model, now, everything=True)
+        settle_memory()  # again: the state file's load and save left garbage
         log.info(
             "synced %d objects from %s in %.2fs: %d apps, %d workloads",
             total,

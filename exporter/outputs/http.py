@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -51,14 +52,19 @@ class HttpApi:
                 return web.Response(text="ok\n")
             return web.Response(status=503, text="waiting for: " + ", ".join(waiting) + "\n")
 
-        async def dora(request: web.Request) -> web.Response:
+        async def dora(request: web.Request) -> web.StreamResponse:
             try:
                 query = report_query(request.query, self.dora_report)
             except ValueError as exc:
                 return web.json_response({"error": str(exc)}, status=400)
             report = await build_report_async(self.model, self.clock(), query)
-            body = await asyncio.to_thread(json.dumps, report)  # a plain dict: safe off-loop
-            return web.Response(text=body, content_type="application/json")
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            if "gzip" in request.headers.get("Accept-Encoding", ""):
+                response.enable_compression(web.ContentCoding.gzip)
+            await response.prepare(request)
+            await write_json(response, report)
+            await response.write_eof()
+            return response
 
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_get("/metrics", metrics)
@@ -68,6 +74,25 @@ class HttpApi:
         return app
 
 
+async def write_json(response: web.StreamResponse, document: Mapping[str, Any]) -> None:
+    """A JSON object written piece by piece: long lists go out in batches, with the event
+    loop free between them (encoding megabytes at once would stall every other request)."""
+    await response.write(b"{")
+    for index, (key, value) in enumerate(document.items()):
+        head = ("," if index else "") + json.dumps(key) + ":"
+        if not isinstance(value, list):
+            await response.write((head + json.dumps(value)).encode())
+            continue
+        await response.write((head + "[").encode())
+        for start in range(0, len(value), JSON_BATCH):
+            part = ",".join(json.dumps(item) for item in value[start : start + JSON_BATCH])
+            await response.write(("," if start else "").encode() + part.encode())
+            await asyncio.sleep(0)
+        await response.write(b"]")
+    await response.write(b"}")
+
+
+JSON_BATCH = 100
 DEFAULT_PAGE = 500
 MAX_PAGE = 5000
 

@@ -113,7 +113,7 @@ class MetricsRenderer:
             await asyncio.sleep(0)
         return self._body
 
-    def steps(self, now: float, batch: int = 200) -> Iterator[None]:
+    def steps(self, now: float, batch: int = 50) -> Iterator[None]:
         """Render, pausing after every ``batch`` re-rendered apps; the body is kept."""
         apps = self.model.apps
         for stale in set(self.cache) - set(apps):

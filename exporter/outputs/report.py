@@ -137,13 +137,18 @@ def report_steps(
             continue
         apps.append(_app_summary(key, keys, query.dora_report))
     deployments.sort(key=lambda d: (d.started_at, d.app))
+    rendered: list[dict[str, Any]] = []
+    for index, deployment in enumerate(deployments):
+        if index and index % (batch * 5) == 0:
+            yield
+        rendered.append(_app_deployment(deployment))
     out.update(
         {
             "generated_at": format_rfc3339(now),
             "window_days": query.window_s / DAY,
             "dora_report": query.dora_report,
             "apps": apps,
-            "app_deployments": [_app_deployment(d) for d in deployments],
+            "app_deployments": rendered,
         }
     )
     if query.limit is not None:
