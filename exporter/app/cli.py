@@ -157,7 +157,7 @@ def _add_cluster(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_serve(p: argparse.ArgumentParser, default: str) -> None:
+def _add_serve(p: argparse.ArgumentParser, default: str, *, intake: bool = True) -> None:
     p.add_argument(
         "--listen",
         type=_listen,
@@ -165,12 +165,13 @@ def _add_serve(p: argparse.ArgumentParser, default: str) -> None:
         metavar="HOST:PORT",
         help="where to serve /metrics, /healthz, /readyz and /api/v1/dora (default: %(default)s)",
     )
-    p.add_argument(
-        "--api-token-file",
-        metavar="FILE",
-        help="require 'Authorization: Bearer <token>' on POST /api/v1/changes and "
-        "/api/v1/alerts; the file is re-read when it changes (default: no token)",
-    )
+    if intake:
+        p.add_argument(
+            "--api-token-file",
+            metavar="FILE",
+            help="require 'Authorization: Bearer <token>' on POST /api/v1/changes and "
+            "/api/v1/alerts; the file is re-read when it changes (default: no token)",
+        )
     p.add_argument(
         "--max-apps",
         type=_count,
@@ -392,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("file", metavar="FILE")
     replay.add_argument("--now", help="the served 'now' (RFC 3339; default: the last event)")
-    _add_serve(replay, "127.0.0.1:9400")
+    _add_serve(replay, "127.0.0.1:9400", intake=False)  # a replay takes no input
     _add_common(replay)
 
     launcher = sub.add_parser(

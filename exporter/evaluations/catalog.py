@@ -5,7 +5,7 @@ against one Prometheus or Thanos server (read-only)."""
 from __future__ import annotations
 
 from exporter.checks.keptn import NamespaceGate
-from exporter.evaluations.prometheus import AGGREGATIONS, valid_server
+from exporter.evaluations.prometheus import AGGREGATIONS
 from exporter.events.objects import (
     EvaluationDefinitionSpec,
     InvalidSpec,
@@ -16,6 +16,7 @@ from exporter.events.objects import (
     decode_spec,
 )
 from exporter.events.timeutil import parse_go_duration
+from exporter.events.urls import redact, valid_http_url
 
 PROVIDER_TYPES = ("prometheus", "thanos")
 
@@ -128,11 +129,11 @@ class Catalog:
                 f"KeptnMetricsProvider {namespace}/{name} has type {spec.type!r}: "
                 "Daylight queries prometheus and thanos only",
             )
-        if not valid_server(spec.target_server):
+        if not valid_http_url(spec.target_server):
             raise EvaluationFailure(
                 "invalid_provider",
                 f"KeptnMetricsProvider {namespace}/{name}: targetServer "
-                f"{spec.target_server!r} is not an http(s) URL",
+                f"{redact(spec.target_server)!r} is not an http(s) URL",
             )
         return spec.target_server, spec.insecure_skip_tls_verify
 

@@ -14,10 +14,11 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
+
+from exporter.events.urls import redact, redact_text, valid_http_url
 
 MAX_BODY = 1024 * 1024
 AGGREGATIONS = ("avg", "max", "min", "median", "p90", "p95", "p99")
@@ -32,14 +33,6 @@ class QueryResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
-
-
-def valid_server(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.fragment
 
 
 class _Answer(msgspec.Struct):
@@ -154,15 +147,16 @@ class PrometheusClient:
     async def _call(
         self, server: str, path: str, params: Mapping[str, str], insecure: bool
     ) -> tuple[Any, QueryResult | None]:
-        if not valid_server(server):
-            return None, QueryResult("error", message=f"invalid server URL {server!r}")
+        if not valid_http_url(server):
+            return None, QueryResult("error", message=f"invalid server URL {redact(server)!r}")
         url = server.rstrip("/") + path
         try:
             status, body = await self._get(url, params, insecure)
         except TimeoutError:
             return None, QueryResult("error", message=f"timed out after {self.timeout_s:g}s")
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            return None, QueryResult("error", message=f"{type(exc).__name__}: {exc}"[:300])
+            detail = redact_text(f"{type(exc).__name__}: {exc}")
+            return None, QueryResult("error", message=detail[:300])
         try:
             answer = _answer.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError):

@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.checks.keptn import valid_object_name
-from exporter.evaluations.prometheus import valid_server
-from exporter.events import keys
+from exporter.events import keys, urls
 from exporter.events.objects import (
     InvalidSpec,
     KeptnObject,
@@ -41,6 +40,7 @@ from exporter.events.objects import (
     decode_spec,
 )
 from exporter.events.timeutil import parse_go_duration
+from exporter.events.urls import valid_http_url
 from exporter.launcher import naming
 
 JsonDict = dict[str, Any]
@@ -530,8 +530,10 @@ def _function_task(
         _mount_code(name, mount_path, mounts, pod_spec, env)
     elif source.http_ref is not None:
         url = source.http_ref.url
-        if not valid_server(url):
-            raise InvalidTask("invalid_runtime", f"httpRef {url!r} is not an http(s) URL")
+        if not valid_http_url(url):
+            raise InvalidTask(
+                "invalid_runtime", f"httpRef {urls.redact(url)!r} is not an http(s) URL"
+            )
         env.append(_env_value("SCRIPT", url))
     if function.secret:
         if not valid_object_name(function.secret):

@@ -75,7 +75,11 @@ class Ledger:
         out: list[AppDeployment] = []
         for ledger in self.apps.values():
             for group in ledger.live_groups[-20:]:
-                if group.closed and not group.trace_facts <= group.traced_facts:
+                if (
+                    group.closed
+                    and not group.history  # saved history reloaded: it was never watched
+                    and not group.trace_facts <= group.traced_facts
+                ):
                     out.append(group)
         out.sort(key=lambda g: g.finished_at or g.started_at)
         return out[:limit]
