@@ -116,10 +116,15 @@ class AppDeployment:
 
     @property
     def restore_seconds(self) -> float | None:
-        """DORA's failed deployment recovery time: restored - finished (or started)."""
+        """DORA's failed deployment recovery time (design §3): restored − finished for a
+        deployment that completed and failed later; restored − started for one that never
+        completed (it failed on its deadline, or a rollback replaced it): it hurt from its
+        start."""
         if self.restored_at is None or not self.failure_reasons:
             return None
-        return max(0.0, self.restored_at - (self.finished_at or self.started_at))
+        if self.outcome is Outcome.FAILED or self.finished_at is None:
+            return max(0.0, self.restored_at - self.started_at)
+        return max(0.0, self.restored_at - self.finished_at)
 
     @property
     def active_workloads(self) -> list[WorkloadDeployment]:

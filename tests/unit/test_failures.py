@@ -114,5 +114,7 @@ def test_failed_rollout_restored_by_rollback_is_rework(
     rollback = report["app_deployments"][4]
     assert failed["failure_reasons"] == ["rollout_failed", "rollback"]
     assert failed["restored_at"] == ts(1130)
-    assert failed["time_to_restore_seconds"] == 130.0
+    # it never completed (progress deadline): recovery is measured from its start (design §3)
+    assert failed["started_at"] == ts(400) and failed["finished_at"] == ts(1000)
+    assert failed["time_to_restore_seconds"] == 730.0
     assert rollback["rework"] is True and rollback["lead_time_seconds"] is None
