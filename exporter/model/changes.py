@@ -55,7 +55,7 @@ class Changes:
                 return
 
     def _apply(self, wd: WorkloadDeployment, change: Change) -> bool:
-        if wd.rollback or wd.commit_time is not None or wd.history:
+        if wd.rollback or wd.redeployed or wd.commit_time is not None or wd.history:
             return False
         if change.namespace is not None and change.namespace != wd.key.namespace:
             return False

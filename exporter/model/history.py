@@ -33,6 +33,7 @@ def rebuild(
     entries.sort(key=lambda e: e[0])
     history: list[WorkloadDeployment] = []
     seen: set[str] = set()
+    commits: set[str] = set()
     previous_start = 0.0
     previous_fp = ""
     for number, reused, created, record in entries:
@@ -60,6 +61,11 @@ def rebuild(
                 commit_sha=ident.commit_sha,
             )
         )
+        wd = history[-1]
+        if not wd.rollback and wd.commit is not None and wd.commit in commits:
+            wd.commit_time, wd.redeployed = None, True
+        if wd.commit is not None:
+            commits.add(wd.commit)
         seen.add(fp)
     inventory.forget_templates(tracked.uid)
     return history

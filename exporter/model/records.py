@@ -79,8 +79,16 @@ class WorkloadDeployment:
     commit_sha: str | None = None
     traceparent: str | None = None
     keptn_app: tuple[str, int] | None = None  # (KeptnApp spec.version, spec.revision)
+    redeployed: bool = False  # its commit reached production before: no lead time
     image_digests: set[str] = field(default_factory=set)
     group: AppDeployment | None = field(default=None, repr=False)
+
+    @property
+    def commit(self) -> str | None:
+        """What identifies the commit it ships: the sha, else the commit time."""
+        if self.commit_sha:
+            return self.commit_sha.lower()
+        return None if self.commit_time is None else f"time:{self.commit_time!r}"
 
 
 @dataclass(slots=True, eq=False)
@@ -116,8 +124,8 @@ class AppDeployment:
 
     @property
     def restore_seconds(self) -> float | None:
-        """DORA's failed deployment recovery time (design §3): restored − finished for a
-        deployment that completed and failed later; restored − started for one that never
+        """DORA's failed deployment recovery time (design §3): restored - finished for a
+        deployment that completed and failed later; restored - started for one that never
         completed (it failed on its deadline, or a rollback replaced it): it hurt from its
         start."""
         if self.restored_at is None or not self.failure_reasons:
@@ -144,6 +152,17 @@ class AppDeployment:
     def rollback(self) -> bool:
         members = self.active_workloads
         return bool(members) and all(w.rollback for w in members)
+
+    @property
+    def redeployed(self) -> bool:
+        """Every change in it redeploys a commit that reached production before (a rebuild,
+        a stale commit-time annotation): like a rollback, it has no lead time (design §3)."""
+        members = self.active_workloads
+        return (
+            bool(members)
+            and all(w.rollback or w.redeployed for w in members)
+            and not all(w.rollback for w in members)
+        )
 
     @property
     def failed_change(self) -> bool:

@@ -123,6 +123,7 @@ class Resume:
         for wd in persisted:
             if wd.outcome is Outcome.SUCCEEDED:
                 tracked.deployed.add(wd.fingerprint)
+                tracked.ship(wd)
         finished = [w for w in persisted if w.outcome.finished]
         if finished:
             tracked.last_finished = finished[-1]
@@ -175,7 +176,9 @@ class Resume:
             wd = self.rollouts.start(
                 tracked, workload, identity, entry.fingerprint, start, rollback, entry.revision
             )
-            wd.commit_time = None if wd.rollback else entry.commit_time
+            wd.redeployed = wd.redeployed or entry.redeployed
+            if not wd.redeployed:  # a commit shipped before keeps no commit time
+                wd.commit_time = None if wd.rollback else entry.commit_time
             if last and entry.fingerprint == fp and not complete:
                 return  # still rolling out: watched from here on
             end = newer[index + 1].started_at if not last else now

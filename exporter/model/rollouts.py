@@ -112,6 +112,9 @@ class Rollouts:
                 else None
             ),
         )
+        if not rollback and wd.commit is not None and wd.commit in tracked.shipped:
+            wd.commit_time, wd.redeployed = None, True
+            self.stats.redeployed += 1
         if previous is not None and previous.outcome is Outcome.PROGRESSING:
             if rollback:
                 self.finish(previous, Outcome.FAILED, start, RolloutFailure.ROLLBACK)
@@ -164,6 +167,7 @@ class Rollouts:
     def succeeded(self, tracked: TrackedWorkload, wd: WorkloadDeployment, at: float) -> None:
         self.finish(wd, Outcome.SUCCEEDED, at, None)
         tracked.deployed.add(wd.fingerprint)
+        tracked.ship(wd)
         tracked.current = tracked.last_finished = wd
         tracked.active = None
         self.set_current(tracked, wd)

@@ -44,6 +44,7 @@ def _workload_to_dict(w: WorkloadDeployment) -> dict[str, Any]:
         "commit_time": w.commit_time,
         "commit_sha": w.commit_sha,
         "traceparent": w.traceparent,
+        "redeployed": w.redeployed,
         "image_digests": sorted(w.image_digests),
     }
 
@@ -87,6 +88,7 @@ def app_deployment_from_dict(data: dict[str, Any]) -> AppDeployment:
             commit_time=item.get("commit_time"),
             commit_sha=item.get("commit_sha"),
             traceparent=item.get("traceparent"),
+            redeployed=bool(item.get("redeployed", False)),
             image_digests=set(item.get("image_digests", [])),
         )
         wd.group = group

@@ -91,6 +91,7 @@ class ObservedStats:
     apps: dict[AppKey, AppStats] = field(default_factory=dict)
     invalid: Counter[str] = field(default_factory=Counter)
     restarts: int = 0
+    redeployed: int = 0  # live deployments of a commit already shipped (stale annotations)
     scale_only: int = 0
 
     def workload(self, app: AppKey, key: WorkloadKey, workload: str) -> WorkloadStats:

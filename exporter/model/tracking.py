@@ -109,6 +109,7 @@ class WorkloadTracking:
         past, newer = self.resume.merge(tracked, workload, rebuilt, fp)
         for wd in past:
             tracked.deployed.add(wd.fingerprint)
+            tracked.ship(wd)
         last = past[-1] if past else None
         if tracked.active is not None or (tracked.current is not None and last is None):
             pass  # resumed from the state file

@@ -41,7 +41,7 @@ def window_keys(deployments: list[AppDeployment], now: float, window_s: float) -
     ]
     succeeded = [d for d in finished if d.outcome is Outcome.SUCCEEDED]
     failed_changes = [d for d in finished if d.failed_change]
-    forward = [d for d in succeeded if not d.rollback]
+    forward = [d for d in succeeded if not d.rollback and not d.redeployed]
     leads = [lt for d in forward if (lt := d.lead_time_seconds) is not None]
     restores = [
         r

@@ -15,6 +15,8 @@ from exporter.events.objects import Workload
 from exporter.model.identity import Identity
 from exporter.model.records import AppKey, WorkloadDeployment, WorkloadKey
 
+MAX_SHIPPED = 1_000  # bounded: enough to recognise every commit of the kept history
+
 
 @dataclass(slots=True, eq=False)
 class TrackedWorkload:
@@ -32,6 +34,12 @@ class TrackedWorkload:
     unavailable_since: float | None = None
     crashing: set[str] = field(default_factory=set)
     stale_revision: str | None = None
+    shipped: set[str] = field(default_factory=set)  # commits this workload has deployed
+
+    def ship(self, wd: WorkloadDeployment) -> None:
+        commit = wd.commit
+        if commit is not None and len(self.shipped) < MAX_SHIPPED:
+            self.shipped.add(commit)
 
     def deployments(self) -> tuple[WorkloadDeployment, ...]:
         """In flight, deployed and last finished, as far as known (for task outcomes)."""

@@ -51,6 +51,7 @@ def _app_deployment(d: AppDeployment) -> dict[str, Any]:
                 "rollback": w.rollback,
                 "failure_reason": w.failure_reason,
                 "commit_sha": w.commit_sha,
+                "redeployed_commit": w.redeployed,
             }
             for w in sorted(members, key=lambda w: (w.started_at, w.key))
         ],

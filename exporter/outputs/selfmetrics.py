@@ -233,11 +233,18 @@ class TraceExport(SourceCollector):
         return set(families)
 
 
-class RolloutRestarts(SourceCollector):
+class Observed(SourceCollector):
+    """Template changes the model saw that are not what they look like."""
+
     FAMILIES = (
         counter(
             "daylight_restarts_observed",
             "Rollout restarts seen (same template fingerprint): not deployments.",
+        ),
+        counter(
+            "daylight_redeployed_commits",
+            "Deployments of a commit the workload had already deployed (a rebuild, or a stale "
+            "daylight.dev/commit-time annotation left by kubectl set image): no lead time.",
         ),
     )
 
@@ -246,6 +253,7 @@ class RolloutRestarts(SourceCollector):
 
     def fill(self, families: Mapping[str, CounterMetricFamily | GaugeMetricFamily]) -> None:
         families["daylight_restarts_observed"].add_metric([], self.model.stats.restarts)
+        families["daylight_redeployed_commits"].add_metric([], self.model.stats.redeployed)
 
 
 class Checks(SourceCollector):
@@ -343,7 +351,7 @@ def exporter_collectors(
         Cardinality(renderer),
         ModelSize(model),
         TraceExport(traces),
-        RolloutRestarts(model),
+        Observed(model),
     ]
 
 
