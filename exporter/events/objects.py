@@ -82,11 +82,22 @@ class PodTemplate(_Wire):
     spec: TemplateSpec = msgspec.field(default_factory=TemplateSpec)
 
 
+class RollingUpdate(_Wire):
+    max_unavailable: int | str | None = None
+    max_surge: int | str | None = None
+
+
+class Strategy(_Wire):
+    type: str = ""
+    rolling_update: RollingUpdate | None = None
+
+
 class WorkloadSpec(_Wire):
     replicas: int | None = None
     template: msgspec.Raw = msgspec.Raw(b"{}")
     progress_deadline_seconds: int | None = None
     paused: bool = False
+    strategy: Strategy | None = None  # Deployments (StatefulSets call it updateStrategy)
 
 
 class WorkloadStatus(_Wire):

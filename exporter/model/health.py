@@ -43,8 +43,8 @@ class Health:
         self.timers = timers
 
     def check(self, tracked: TrackedWorkload, workload: Workload, now: float) -> None:
-        """Degraded: unavailable for longer than --degraded-after outside a rollout."""
-        if rollout_status.available(workload):
+        """Degraded: capacity lost for longer than --degraded-after outside a rollout."""
+        if not rollout_status.capacity_lost(workload, tracked.desired_at_completion):
             if tracked.unavailable_since is not None:
                 tracked.unavailable_since = None
                 app = tracked.info_app

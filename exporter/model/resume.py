@@ -209,7 +209,9 @@ def _signal_ended(signal: Signal, tracked: TrackedWorkload) -> bool:
     if signal.kind is SignalKind.CRASHLOOP:
         return not tracked.crashing
     if signal.kind is SignalKind.DEGRADED:
-        return tracked.last is not None and rollout_status.available(tracked.last)
+        return tracked.last is not None and not rollout_status.capacity_lost(
+            tracked.last, tracked.desired_at_completion
+        )
     return False
 
 

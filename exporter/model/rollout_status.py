@@ -7,6 +7,8 @@ the new spec, the status describes the previous rollout and must not be read as 
 
 from __future__ import annotations
 
+import math
+
 from exporter.events.objects import Condition, Workload
 
 DEPLOYMENT = "Deployment"
@@ -77,17 +79,52 @@ def has_own_deadline(workload: Workload) -> bool:
     return workload.kind == DEPLOYMENT
 
 
-def available(workload: Workload) -> bool:
-    """Healthy outside a rollout: Deployment ``Available``, else every desired pod ready."""
-    if workload.kind == DEPLOYMENT:
-        condition = _condition(workload, "Available")
-        return condition is None or condition.status != "False"
-    if workload.kind == STATEFULSET:
-        return workload.status.ready_replicas >= desired_replicas(workload)
+def scheduled(workload: Workload) -> int:
+    """How many pods the workload wants now: replicas, or the DaemonSet's scheduled count."""
     if workload.kind == DAEMONSET:
-        status = workload.status
-        return status.number_ready >= status.desired_number_scheduled
-    return True
+        return workload.status.desired_number_scheduled
+    return desired_replicas(workload)
+
+
+def capacity_lost(workload: Workload, at_completion: int | None) -> bool:
+    """Degradation (design §3): capacity that was there went away. The floor is
+    min(desired now, desired when the deployment completed), so a scale-up whose new pods
+    are not ready yet is not a loss; Deployments may lose ``maxUnavailable`` of it."""
+    desired = scheduled(workload)
+    floor = desired if at_completion is None else min(desired, at_completion)
+    status = workload.status
+    if workload.kind == DEPLOYMENT:
+        return status.available_replicas < floor - max_unavailable(workload, desired)
+    if workload.kind == STATEFULSET:
+        return status.ready_replicas < floor
+    if workload.kind == DAEMONSET:
+        return status.number_ready < floor
+    return False
+
+
+def max_unavailable(workload: Workload, desired: int) -> int:
+    """A Deployment's maxUnavailable in pods (default 25%, rounded down; at least 1 when
+    maxSurge is 0 too, as the controller does; 0 for the Recreate strategy)."""
+    strategy = workload.spec.strategy
+    if strategy is not None and strategy.type == "Recreate":
+        return 0
+    rolling = strategy.rolling_update if strategy is not None else None
+    unavailable = _scaled(rolling.max_unavailable if rolling else None, desired, "25%", False)
+    surge = _scaled(rolling.max_surge if rolling else None, desired, "25%", True)
+    return 1 if unavailable == 0 and surge == 0 else unavailable
+
+
+def _scaled(value: int | str | None, total: int, default: str, round_up: bool) -> int:
+    value = default if value is None else value
+    if isinstance(value, int):
+        return max(0, value)
+    text = value.strip()
+    if text.endswith("%") and text[:-1].isdigit():
+        exact = int(text[:-1]) * total / 100
+        return max(0, math.ceil(exact) if round_up else math.floor(exact))
+    if text.isdigit():
+        return int(text)
+    return 0
 
 
 def unavailable_since(workload: Workload) -> str | None:

@@ -35,6 +35,7 @@ class TrackedWorkload:
     crashing: set[str] = field(default_factory=set)
     stale_revision: str | None = None
     shipped: set[str] = field(default_factory=set)  # commits this workload has deployed
+    desired_at_completion: int | None = None  # pods wanted when the current one completed
 
     def ship(self, wd: WorkloadDeployment) -> None:
         commit = wd.commit
