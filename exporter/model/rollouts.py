@@ -73,8 +73,29 @@ class Rollouts:
         tracked.marker = marker
         target = tracked.active.fingerprint if tracked.active else tracked.fingerprint
         if fp == target:
-            self.stats.restarts += 1  # e.g. kubectl rollout restart: not a deployment
+            if not tracked.resume_pending:
+                self.stats.restarts += 1  # e.g. kubectl rollout restart: not a deployment
             return
+        if workload.kind == rollout_status.DEPLOYMENT and workload.spec.paused:
+            # edits of a paused Deployment roll out when it is resumed, as one change
+            tracked.resume_pending = True
+            return
+        self._change(tracked, workload, now, raw, fp)
+
+    def resumed(
+        self, tracked: TrackedWorkload, workload: Workload, now: float, raw: bytes, fp: str
+    ) -> None:
+        """A paused Deployment resumed: its deployment starts now (design §3), with the
+        template in force now, unless the edits made while paused were undone."""
+        tracked.resume_pending = False
+        target = tracked.active.fingerprint if tracked.active else tracked.fingerprint
+        if fp != target:
+            self._change(tracked, workload, now, raw, fp)
+
+    def _change(
+        self, tracked: TrackedWorkload, workload: Workload, now: float, raw: bytes, fp: str
+    ) -> None:
+        tracked.resume_pending = False
         tracked.fingerprint = fp
         identity = tracked.identity = self.identities.of_raw(workload, raw, fp)
         rollback = fp in tracked.deployed

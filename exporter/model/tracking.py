@@ -72,6 +72,8 @@ class WorkloadTracking:
             tracked.last = workload
             if marker != tracked.marker:
                 self.rollouts.template_edited(tracked, workload, event.time, raw, marker, fp)
+            elif tracked.resume_pending and not workload.spec.paused:
+                self.rollouts.resumed(tracked, workload, event.time, raw, fp)
         if tracked.identity is not None and (tracked.active is not None or event.initial):
             self.ledger.touch(self.identities.app_key(meta.namespace, tracked.identity))
         if tracked.active is None:
@@ -119,6 +121,12 @@ class WorkloadTracking:
             self.rollouts.start(
                 tracked, workload, identity, fp, last.started_at, last.rollback, last.revision
             )
+        elif last is not None and last.fingerprint != fp and workload.spec.paused:
+            # edited while paused, before we started: the last revision is what runs
+            tracked.fingerprint = last.fingerprint
+            tracked.resume_pending = True
+            tracked.current = tracked.last_finished = last
+            self.rollouts.set_current(tracked, last)
         elif last is not None and last.fingerprint == fp:
             hint = parse_rfc3339(rollout_status.completion_time_hint(workload))
             if hint is not None and hint >= last.started_at:

@@ -36,6 +36,7 @@ class TrackedWorkload:
     stale_revision: str | None = None
     shipped: set[str] = field(default_factory=set)  # commits this workload has deployed
     desired_at_completion: int | None = None  # pods wanted when the current one completed
+    resume_pending: bool = False  # a paused Deployment's template was edited
 
     def ship(self, wd: WorkloadDeployment) -> None:
         commit = wd.commit
