@@ -176,3 +176,21 @@ def template_hash(ctx: Context, obj: JsonDict, ignore_label: str | None = None) 
             ctx.cache.clear()
         found = ctx.cache[key] = safe_hash(template)
     return str(found)
+
+
+def controller_managed(metadata: JsonDict, timestamp: str) -> JsonDict:
+    """The managedFields entry kube-controller-manager leaves on objects it writes; its
+    ``time`` is the last time the controller changed the object (clients date events by it)."""
+    return dict(
+        metadata,
+        managedFields=[
+            {
+                "manager": "kube-controller-manager",
+                "operation": "Update",
+                "apiVersion": "apps/v1",
+                "time": timestamp,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:spec": {"f:replicas": {}}},
+            }
+        ],
+    )

@@ -26,6 +26,7 @@ from kubesim import errors
 from kubesim.controllers.common import (
     Context,
     condition,
+    controller_managed,
     find_condition,
     set_condition,
     status_patch,
@@ -101,17 +102,18 @@ def _create_rs(ctx: Context, deploy: JsonDict, pth: str, revision: int, replicas
         rs_spec["minReadySeconds"] = spec["minReadySeconds"]
     rs_spec["selector"] = selector
     rs_spec["template"] = template
+    rs_meta = {
+        "name": f"{metadata['name']}-{pth}",
+        "namespace": metadata["namespace"],
+        "creationTimestamp": ctx.timestamp,
+        "labels": dict(template["metadata"]["labels"]),
+        "annotations": _rs_annotations(deploy, revision, desired, surge),
+        "ownerReferences": [owner_ref(deploy)],
+    }
     rs = {
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
-        "metadata": {
-            "name": f"{metadata['name']}-{pth}",
-            "namespace": metadata["namespace"],
-            "creationTimestamp": ctx.timestamp,
-            "labels": dict(template["metadata"]["labels"]),
-            "annotations": _rs_annotations(deploy, revision, desired, surge),
-            "ownerReferences": [owner_ref(deploy)],
-        },
+        "metadata": controller_managed(rs_meta, ctx.timestamp),
         "spec": rs_spec,
     }
     return ctx.store.create("replicasets", rs, copy=False)
@@ -130,6 +132,7 @@ def _bump_revision(ctx: Context, rs: JsonDict, revision: int) -> JsonDict:
         while len(",".join(history)) > _REVISION_HISTORY_MAX_CHARS and len(history) > 1:
             history.pop(0)
         annotations[REVISION_HISTORY] = ",".join(history)
+    updated["metadata"] = controller_managed(updated["metadata"], ctx.timestamp)
     return ctx.store.update("replicasets", updated, copy=False)
 
 

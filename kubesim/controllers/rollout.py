@@ -5,7 +5,7 @@ A Recreate strategy scales everything old to zero before the new ReplicaSet gets
 
 from __future__ import annotations
 
-from kubesim.controllers.common import Context, int_or_percent
+from kubesim.controllers.common import Context, controller_managed, int_or_percent
 from kubesim.util import JsonDict, as_int
 
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
@@ -45,7 +45,8 @@ def scale(ctx: Context, rs: JsonDict, replicas: int, deploy: JsonDict) -> JsonDi
     if spec_replicas(rs) == replicas and all(current.get(k) == v for k, v in notes.items()):
         return rs
     updated = dict(rs)
-    updated["metadata"] = dict(rs["metadata"], annotations={**current, **notes})
+    metadata = dict(rs["metadata"], annotations={**current, **notes})
+    updated["metadata"] = controller_managed(metadata, ctx.timestamp)
     updated["spec"] = dict(rs["spec"], replicas=replicas)
     return ctx.store.update("replicasets", updated, copy=False)
 
