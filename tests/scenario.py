@@ -58,9 +58,11 @@ class Log:
 
     lines: list[dict[str, Any]] = field(default_factory=list)
     rv: int = 100
+    last_at: float = 0.0
 
     def emit(self, at: float, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
         self.rv += 1
+        self.last_at = max(self.last_at, at)
         obj = copy.deepcopy(obj)
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self.lines.append({"time": ts(at), "type": event_type, "object": obj})
@@ -99,6 +101,7 @@ class Deployment:
         self.generation = 1
         self.revision = 0
         self.replicasets: dict[str, dict[str, Any]] = {}
+        self.current_rs = ""
         self.obj: dict[str, Any] = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -169,6 +172,8 @@ class Deployment:
                 "status": {"replicas": 0, "observedGeneration": 1},
             }  # fmt: skip  # a table
             self.replicasets[rs_name] = rs
+            self.current_rs = rs_name
+            self._written(rs, at)
             self.log.emit(at, "ADDED", rs)
         else:
             ann = existing["metadata"]["annotations"]
@@ -177,6 +182,9 @@ class Deployment:
             history = [h for h in earlier.split(",") if h]
             ann["deployment.kubernetes.io/revision-history"] = ",".join([*history, old])
             ann["deployment.kubernetes.io/revision"] = rev
+            existing["spec"]["replicas"] = self.obj["spec"]["replicas"]
+            self.current_rs = rs_name
+            self._written(existing, at)
             self.log.emit(at, "MODIFIED", existing)
         self.obj["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = rev
         total = self.obj["spec"]["replicas"]
@@ -191,8 +199,22 @@ class Deployment:
 
     def complete(self, at: float) -> None:
         total = self.obj["spec"]["replicas"]
+        for name, rs in self.replicasets.items():  # the old ReplicaSets are scaled away
+            if name != self.current_rs and rs["spec"]["replicas"]:
+                rs["spec"]["replicas"] = 0
+                self._written(rs, at)
+                self.log.emit(at, "MODIFIED", rs)
         self._status(total, total, total, total, ("True", "NewReplicaSetAvailable"), at)
         self.log.emit(at, "MODIFIED", self.obj)
+
+    @staticmethod
+    def _written(rs: dict[str, Any], at: float) -> None:
+        """The controller's managedFields entry, dated by its last write."""
+        rs["metadata"]["managedFields"] = [
+            {"manager": "kube-controller-manager", "operation": "Update", "time": ts(at)},
+            {"manager": "kube-controller-manager", "operation": "Update",
+             "subresource": "status", "time": ts(at + 1)},
+        ]  # fmt: skip  # a table
 
     def stuck(self, at: float) -> None:
         total = self.obj["spec"]["replicas"]

@@ -42,6 +42,22 @@ class ObjectMeta(_Wire):
     owner_references: list[OwnerReference] = []
 
 
+class ManagedFields(_Wire):
+    """Who last wrote an object and when: ``time`` moves whenever that manager changes it."""
+
+    manager: str = ""
+    operation: str = ""
+    subresource: str = ""
+    time: str | None = None
+
+
+class RevisionMeta(ObjectMeta):
+    """A ReplicaSet's metadata with its writers: the controller's last write to a replaced
+    ReplicaSet is when it was scaled away, which dates a recovery the history keeps."""
+
+    managed_fields: list[ManagedFields] = []
+
+
 class PodMeta(_Wire):
     """Pods are the bulk of a cluster; their annotations are never read, so never kept."""
 
@@ -134,7 +150,7 @@ class ReplicaSetSpec(_Wire):
 
 class ReplicaSet(_Wire):
     kind: str = "ReplicaSet"
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    metadata: RevisionMeta = msgspec.field(default_factory=RevisionMeta)
     spec: ReplicaSetSpec = msgspec.field(default_factory=ReplicaSetSpec)
 
 

@@ -179,11 +179,22 @@ class Grouping:
         self.ledger.touch(ledger.key)
 
     def _history_rollback(self, victim: AppDeployment, rollback: AppDeployment) -> None:
-        """A rollback in history fails the change it rolled back from (within the window)."""
-        if (
-            rollback.started_at - (victim.finished_at or victim.started_at)
-            <= self.failures.failure_window_s
-            and FailureReason.ROLLBACK not in victim.failure_reasons
-        ):
-            victim.failure_reasons.append(FailureReason.ROLLBACK)
-            victim.failed_change_at = rollback.started_at
+        """A rollback in history fails the change it rolled back from (within the window).
+        The rollback's own start is a lower bound (a reused ReplicaSet keeps its creation
+        time), so it is dated by when the rolled-back workloads' ReplicaSets were scaled
+        away, the end of the rollback; when the cluster does not say, the failure stays
+        without a restore time (never a zero one)."""
+        if FailureReason.ROLLBACK in victim.failure_reasons:
+            return
+        finished = victim.finished_at or victim.started_at
+        undone = {w.key for w in rollback.workloads if w.rollback}
+        replaced = [w.replaced_at for w in victim.workloads if w.key in undone]
+        known = [t for t in replaced if t is not None and t >= finished]
+        restored = max(known) if known and len(known) == len(replaced) else None
+        if (restored or rollback.started_at) - finished > self.failures.failure_window_s:
+            return
+        victim.failure_reasons.append(FailureReason.ROLLBACK)
+        victim.failed_change_at = rollback.started_at
+        if victim.restored_at is None and restored is not None:
+            victim.restored_at = restored
+            rollback.rework = True

@@ -41,7 +41,8 @@ def rebuild(
         if fp == previous_fp:
             continue  # same template as the revision before: a restart, not a deployment
         previous_fp = fp
-        start = max(created, previous_start) if reused or created < previous_start else created
+        exact = not reused and created >= previous_start
+        start = created if exact else max(created, previous_start)
         previous_start = start
         ident = identities.of_template(workload, record.template or PodTemplate(), fp)
         history.append(
@@ -59,6 +60,7 @@ def rebuild(
                 outcome=Outcome.SUCCEEDED,
                 commit_time=identities.commit_time(ident),
                 commit_sha=ident.commit_sha,
+                replaced_at=record.written if exact and number == max(record.numbers) else None,
             )
         )
         wd = history[-1]
@@ -69,3 +71,14 @@ def rebuild(
         seen.add(fp)
     inventory.forget_templates(tracked.uid)
     return history
+
+
+def complete_since(known: list[WorkloadDeployment]) -> float | None:
+    """When the history of a workload is complete from: None if its first revision is still
+    known (kept by the cluster or saved in the state file); otherwise the start of the
+    oldest revision known — the cluster pruned the ones before (``revisionHistoryLimit``)."""
+    numbered = [(int(w.revision), w.started_at) for w in known if w.revision.isdigit()]
+    if not numbered:
+        return None
+    number, started = min(numbered)
+    return None if number <= 1 else started

@@ -16,7 +16,14 @@ import msgspec
 
 from exporter.events.keys import DEPLOYMENT_REVISION, DEPLOYMENT_REVISION_HISTORY, ENVIRONMENT_LABEL
 from exporter.events.names import valid_name
-from exporter.events.objects import ControllerRevision, KeptnApp, Namespace, PodTemplate, ReplicaSet
+from exporter.events.objects import (
+    ControllerRevision,
+    KeptnApp,
+    ManagedFields,
+    Namespace,
+    PodTemplate,
+    ReplicaSet,
+)
 from exporter.events.timeutil import parse_rfc3339
 from exporter.model.fingerprint import (
     controller_revision_template,
@@ -39,6 +46,8 @@ class Revision:
     numbers: tuple[int, ...]
     fingerprint: str
     template: PodTemplate | None  # only until the owner's history has been rebuilt
+    written: float | None = None
+    """Last write to the ReplicaSet itself (not its status): for a replaced one, its scale-down."""
 
 
 class Inventory:
@@ -114,8 +123,10 @@ class Inventory:
         existing = bucket.get(uid)
         if isinstance(obj, ReplicaSet):
             numbers = tuple(revision_numbers(obj.metadata.annotations))
+            written = last_written(obj.metadata.managed_fields)
             if existing is not None:  # a reused ReplicaSet only changes its revision numbers
                 existing.numbers = numbers
+                existing.written = written
                 return
             raw = bytes(obj.spec.template)
             self._rs_owner[uid] = owner.uid
@@ -132,6 +143,7 @@ class Inventory:
             numbers,
             template_fingerprint(raw),
             template,
+            last_written(obj.metadata.managed_fields) if isinstance(obj, ReplicaSet) else None,
         )
 
     def records_of(self, owner_uid: str) -> list[Revision]:
@@ -193,3 +205,11 @@ def slim_template(raw: bytes) -> PodTemplate:
         if k.startswith(_IDENTITY_PREFIXES) or k == "traceparent"
     }
     return template
+
+
+def last_written(entries: list[ManagedFields]) -> float | None:
+    """The latest write by any manager to the object itself; status writes are left out
+    (the ReplicaSet controller keeps counting pods long after the rollout moved on)."""
+    times = [parse_rfc3339(e.time) for e in entries if not e.subresource and e.time]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None

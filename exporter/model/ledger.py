@@ -22,6 +22,12 @@ class AppLedger:
     revision: int = 0
     current: dict[WorkloadKey, tuple[str, str]] = field(default_factory=dict)
     """Deployed (workload name, version) per live workload: the info series."""
+    complete_since: float | None = None
+    """History is complete from this time on; None: as far back as it matters (design §3)."""
+
+    def history_incomplete_before(self, when: float) -> None:
+        """One of the app's workloads has no history before ``when`` (pruned revisions)."""
+        self.complete_since = max(self.complete_since or when, when)
 
     @property
     def deployments(self) -> list[AppDeployment]:

@@ -80,6 +80,10 @@ class WorkloadDeployment:
     traceparent: str | None = None
     keptn_app: tuple[str, int] | None = None  # (KeptnApp spec.version, spec.revision)
     redeployed: bool = False  # its commit reached production before: no lead time
+    replaced_at: float | None = None
+    """History only: the last write to its ReplicaSet, which for a replaced revision is when
+    it was scaled away; dates the recovery of a rollback the history keeps. None when its
+    start is only a lower bound (a reused ReplicaSet): no duration can be taken from it."""
     image_digests: set[str] = field(default_factory=set)
     group: AppDeployment | None = field(default=None, repr=False)
 

@@ -89,6 +89,10 @@ class Resume:
             self.changes.pending.append((at, change))
         self.alerts.firing.update(alerts)
 
+    def known(self, key: WorkloadKey) -> list[WorkloadDeployment]:
+        """What the state file has of this workload (before merge() takes it)."""
+        return self._persisted.get(key, [])
+
     def merge(
         self,
         tracked: TrackedWorkload,

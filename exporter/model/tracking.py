@@ -107,6 +107,10 @@ class WorkloadTracking:
             self.rollouts.start(tracked, workload, identity, fp, start, rollback=False)
             return
         rebuilt = history.rebuild(tracked, workload, self.inventory, self.identities)
+        since = history.complete_since(rebuilt + self.resume.known(tracked.key))
+        if since is not None:
+            app = self.identities.app_key(workload.metadata.namespace, identity)
+            self.ledger.of(app).history_incomplete_before(since)
         complete = rollout_status.rollout_complete(workload)
         past, newer = self.resume.merge(tracked, workload, rebuilt, fp)
         for wd in past:

@@ -121,6 +121,11 @@ def _last_deployment(app: AppView) -> Iterator[Sample]:
         yield (), last
 
 
+def _complete_since(app: AppView) -> Iterator[Sample]:
+    if app.ledger.complete_since is not None:
+        yield (), app.ledger.complete_since
+
+
 def _app_info(app: AppView) -> Iterator[Sample]:
     versions = sorted(app.ledger.current.items())
     if versions:
@@ -202,6 +207,15 @@ FAMILIES: tuple[DoraFamily, ...] = (
         "Finish time of the last successful app deployment.",
         (),
         _last_deployment,
+    ),
+    DoraFamily(
+        "dora_history_complete_since_timestamp_seconds",
+        _G,
+        "Only for apps whose history the cluster truncated (pruned revisions, no state file "
+        "reaching further): the time from which it is complete; windows starting earlier "
+        "under-count.",
+        (),
+        _complete_since,
     ),
     DoraFamily("dora_app_info", _G, "Current version of the app.", ("version",), _app_info),
     DoraFamily(

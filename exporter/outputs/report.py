@@ -136,7 +136,11 @@ def report_steps(
         deployments.extend(in_window)
         if not in_window and keys.deployments == 0:
             continue
-        apps.append(_app_summary(key, keys, query.dora_report))
+        summary = _app_summary(key, keys, query.dora_report)
+        since = ledger.complete_since
+        summary["history_complete_since"] = format_rfc3339(since)
+        summary["window_complete"] = since is None or since <= start
+        apps.append(summary)
     deployments.sort(key=lambda d: (d.started_at, d.app))
     rendered: list[dict[str, Any]] = []
     for index, deployment in enumerate(deployments):
@@ -218,16 +222,19 @@ def render_table(report: dict[str, Any]) -> str:
         "LEVELS (freq/lead/cfr/restore)",
     )
     rows = [header]
+    truncated = False
     for app in report["apps"]:
         rate = app["change_failure_rate"]
         lv = app["levels"]
+        mark = "" if app.get("window_complete", True) else "*"
+        truncated = truncated or bool(mark)
         rows.append(
             (
                 app["environment"],
                 app["namespace"],
                 app["app"],
-                str(app["deployments"]),
-                f"{app['deployment_frequency_per_day']:.2f}",
+                str(app["deployments"]) + mark,
+                f"{app['deployment_frequency_per_day']:.2f}" + mark,
                 _duration(app["lead_time_median_seconds"]),
                 "-" if rate is None else f"{rate * 100:.0f}%",
                 _duration(app["time_to_restore_median_seconds"]),
@@ -247,4 +254,9 @@ def render_table(report: dict[str, Any]) -> str:
     title = f"DORA report, last {report['window_days']:g} days, at {report['generated_at']}"
     if len(rows) == 1:
         lines.append("(no app deployments in this window yet)")
+    if truncated:
+        lines.append(
+            "* history incomplete for this window: the cluster keeps fewer revisions than it "
+            "spans (a state file keeps them; see history_complete_since)"
+        )
     return "\n".join([title, *lines])

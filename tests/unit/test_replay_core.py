@@ -144,20 +144,27 @@ def test_duplicated_events_change_nothing(
     assert run_report(doubled.write(tmp_path / "b.jsonl"), capsys) == single
 
 
-def test_history_rebuilt_at_start_up_counts_every_deployment_the_cluster_keeps(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A fresh exporter sees only the final objects; ReplicaSet revisions are its history."""
-    log = build_core_log()
+def history_report(
+    log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
+    """The report of an exporter started after the log: the final objects only, as listed."""
     last_state: dict[tuple[str, str, str], dict[str, Any]] = {}
     for line in log.lines:
         meta = line["object"]["metadata"]
         last_state[(line["object"]["kind"], meta.get("namespace", ""), meta["name"])] = line
     order = {"Namespace": 0, "ReplicaSet": 1, "ControllerRevision": 1}
+    start = ts(max(5000.0, log.last_at + 1000.0))
     restarted = Log()
     for line in sorted(last_state.values(), key=lambda ln: order.get(ln["object"]["kind"], 2)):
-        restarted.lines.append({**line, "time": ts(5000)})
-    report = run_report(restarted.write(tmp_path / "restart.jsonl"), capsys, "--now", ts(5000))
+        restarted.lines.append({**line, "time": start})
+    return run_report(restarted.write(tmp_path / "restart.jsonl"), capsys, "--now", start)
+
+
+def test_history_rebuilt_at_start_up_counts_every_deployment_the_cluster_keeps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh exporter sees only the final objects; ReplicaSet revisions are its history."""
+    report = history_report(build_core_log(), tmp_path, capsys)
     deployments = report["app_deployments"]
     assert all(d["history"] for d in deployments)
     versions = [(d["version"], d["workloads"][0]["rollback"]) for d in deployments]
@@ -170,3 +177,92 @@ def test_history_rebuilt_at_start_up_counts_every_deployment_the_cluster_keeps(
     (app,) = report["apps"]
     assert app["deployments"] == 6
     assert deployments[3]["failure_reasons"] == ["rollback"]
+
+
+def test_a_rollback_in_history_is_restored_when_the_undone_replicaset_was_scaled_away(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The undo to 1.1 reuses an old ReplicaSet, so its start (its creation) says nothing; the
+    controller's last write to the 1.2 ReplicaSet (scaled to 0 when the undo completed, 1130)
+    dates the recovery, measured from 1.2's start since history does not know it finished."""
+    deployments = history_report(build_core_log(), tmp_path, capsys)["app_deployments"]
+    victim, undo = deployments[3], deployments[4]
+    assert (victim["version"], victim["failure_reasons"]) == ("1.2", ["rollback"])
+    assert victim["restored_at"] == ts(1130)
+    assert victim["time_to_restore_seconds"] == 1130 - 401
+    assert undo["rollback"] and undo["rework"]
+
+
+def test_a_history_rollback_without_a_dated_scale_down_has_no_restore_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without managedFields (an API server that strips them) nothing dates the recovery: the
+    failure is counted, its restore left unknown rather than zero."""
+    log = build_core_log()
+    for line in log.lines:
+        line["object"]["metadata"].pop("managedFields", None)
+    deployments = history_report(log, tmp_path, capsys)["app_deployments"]
+    victim, undo = deployments[3], deployments[4]
+    assert victim["failure_reasons"] == ["rollback"]
+    assert victim["restored_at"] is None and victim["time_to_restore_seconds"] is None
+    assert not undo["rework"]
+
+
+def test_an_undo_long_after_the_change_is_not_a_failure_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The undo's own start is a lower bound (the reused ReplicaSet's creation); the scale-down
+    of the undone one shows it came two days later, past the 24h failure window."""
+    log = Log()
+    log.emit(0, "ADDED", namespace("shop", 0, "production"))
+    web = Deployment(log, "shop", "web", {}, at=0)
+    web.set_template(0, web_template("1.0"))
+    web.controller_rolls(1, "aaa1111111")
+    web.complete(20)
+    web.set_template(100, web_template("1.1"))
+    web.controller_rolls(101, "bbb2222222")
+    web.complete(130)
+    web.set_template(172_800, web_template("1.0"))
+    web.controller_rolls(172_801, "aaa1111111")
+    web.complete(172_830)
+    deployments = history_report(log, tmp_path, capsys)["app_deployments"]
+    assert [d["version"] for d in deployments] == ["1.0", "1.1", "1.0"]
+    assert deployments[1]["failure_reasons"] == [] and not deployments[2]["rework"]
+
+
+def test_pruned_revisions_mark_the_history_incomplete_and_older_windows_with_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The garbage collector took revisions 1-2 (``revisionHistoryLimit``): history starts at
+    revision 3, and a window reaching before it says so instead of under-counting."""
+    log = Log()
+    log.emit(0, "ADDED", namespace("shop", 0, "production"))
+    web = Deployment(log, "shop", "web", {}, at=0)
+    web.set_template(0, web_template("1.0"))
+    for index, version in enumerate(("1.0", "1.1", "1.2", "1.3")):
+        at = index * 86_400.0
+        if index:
+            web.set_template(at, web_template(version))
+        web.controller_rolls(at + 1, f"{index}aa1111111")
+        web.complete(at + 20)
+    for name in list(web.replicasets)[:2]:
+        log.emit(4 * 86_400.0, "DELETED", web.replicasets.pop(name))
+    report = history_report(log, tmp_path, capsys)
+    (app,) = report["apps"]
+    assert [d["version"] for d in report["app_deployments"]] == ["1.2", "1.3"]
+    assert app["history_complete_since"] == ts(2 * 86_400.0 + 1)
+    assert app["window_complete"] is False  # 30 days back, history only reaches 2 days
+    replay = tmp_path / "restart.jsonl"
+    now = ts(4 * 86_400.0 + 1000)
+    recent = run_report(replay, capsys, "--now", now, "--window", "2d")
+    assert recent["apps"][0]["window_complete"] is True  # the last two days are fully known
+    assert recent["apps"][0]["deployments"] == 1
+    assert main(["report", "--replay", str(replay), "--now", now]) == 0
+    assert "* history incomplete" in capsys.readouterr().out
+
+
+def test_history_from_the_first_revision_is_complete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (app,) = history_report(build_core_log(), tmp_path, capsys)["apps"]
+    assert app["history_complete_since"] is None and app["window_complete"] is True
