@@ -144,9 +144,7 @@ def test_duplicated_events_change_nothing(
     assert run_report(doubled.write(tmp_path / "b.jsonl"), capsys) == single
 
 
-def history_report(
-    log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> dict[str, Any]:
+def history_report(log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     """The report of an exporter started after the log: the final objects only, as listed."""
     last_state: dict[tuple[str, str, str], dict[str, Any]] = {}
     for line in log.lines:
