@@ -109,6 +109,7 @@ class ApiClient:
             self.access.server + path,
             params=params,
             headers=self._headers(),
+            proxy=self.access.proxy,
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         ) as response:
             await _raise_for_status(response)
@@ -129,6 +130,7 @@ class ApiClient:
             self.access.server + path,
             params=params,
             headers=self._headers(),
+            proxy=self.access.proxy,
             timeout=aiohttp.ClientTimeout(total=None, connect=30, sock_read=read_timeout_s),
         ) as response:
             await _raise_for_status(response)
