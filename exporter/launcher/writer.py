@@ -57,7 +57,9 @@ class KubeWriter:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             ssl = self.access.ssl_context if self.access.ssl_context is not None else False
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl, limit=8))
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ssl, limit=8), proxy=self.access.proxy
+            )
         return self._session
 
     def _headers(self, accept: str = "application/json") -> dict[str, str]:
