@@ -55,8 +55,11 @@ class Ledger:
         self.of(key).revision = self.revision
 
     def show_current(self, key: AppKey, workload: WorkloadKey, name: str, version: str) -> None:
-        """The workload's info series now belongs to ``key``, with this name and version."""
-        self.of(key).current[workload] = (name, version)
+        """The workload's info series now belongs to ``key``, with this name and version;
+        re-inserted, so ``current`` is in deployment order (the last wins a shared name)."""
+        current = self.of(key).current
+        current.pop(workload, None)
+        current[workload] = (name, version)
         self.touch(key)
 
     def hide_current(self, key: AppKey, workload: WorkloadKey) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeployment, WorkloadKey
+from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeployment
 
 # Lead times and restores span minutes to weeks; default client buckets stop at 10 s.
 LEAD_TIME_BUCKETS = (
@@ -67,6 +68,14 @@ class Histogram:
         return out
 
 
+class WorkloadSeries(NamedTuple):
+    """What a workload's series are labelled by (design §4): two objects of one kind that
+    name the same workload (``keptn.sh/workload``) are one workload, and their counts add."""
+
+    workload: str
+    kind: str
+
+
 @dataclass(slots=True)
 class WorkloadStats:
     app: AppKey
@@ -87,18 +96,18 @@ class AppStats:
 
 @dataclass(slots=True)
 class ObservedStats:
-    workloads: dict[AppKey, dict[WorkloadKey, WorkloadStats]] = field(default_factory=dict)
+    workloads: dict[AppKey, dict[WorkloadSeries, WorkloadStats]] = field(default_factory=dict)
     apps: dict[AppKey, AppStats] = field(default_factory=dict)
     invalid: Counter[str] = field(default_factory=Counter)
     restarts: int = 0
     redeployed: int = 0  # live deployments of a commit already shipped (stale annotations)
     scale_only: int = 0
 
-    def workload(self, app: AppKey, key: WorkloadKey, workload: str) -> WorkloadStats:
+    def workload(self, app: AppKey, series: WorkloadSeries) -> WorkloadStats:
         per_app = self.workloads.setdefault(app, {})
-        stats = per_app.get(key)
+        stats = per_app.get(series)
         if stats is None:
-            stats = per_app[key] = WorkloadStats(app=app, kind=key.kind, workload=workload)
+            stats = per_app[series] = WorkloadStats(app, series.kind, series.workload)
         return stats
 
     def app(self, app: AppKey) -> AppStats:
@@ -110,7 +119,7 @@ class ObservedStats:
     def workload_finished(self, wd: WorkloadDeployment, outcome: Outcome, at: float) -> None:
         if wd.history:
             return
-        stats = self.workload(wd.app, wd.key, wd.workload)
+        stats = self.workload(wd.app, WorkloadSeries(wd.workload, wd.key.kind))
         stats.outcomes[outcome.value] += 1
         if outcome is Outcome.SUCCEEDED:
             stats.duration.observe(max(0.0, at - wd.started_at))

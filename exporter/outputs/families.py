@@ -16,8 +16,8 @@ from enum import StrEnum
 from functools import cached_property
 
 from exporter.model.ledger import AppLedger
-from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadKey
-from exporter.model.stats import AppStats, Histogram, WorkloadStats
+from exporter.model.records import AppDeployment, AppKey, Outcome
+from exporter.model.stats import AppStats, Histogram, WorkloadSeries, WorkloadStats
 from exporter.model.windows import LEVEL_VALUES, WINDOWS, WindowKeys, levels, window_keys
 
 OUTCOMES = (Outcome.SUCCEEDED.value, Outcome.FAILED.value)
@@ -35,7 +35,7 @@ class AppView:
 
     key: AppKey
     ledger: AppLedger
-    workloads: list[tuple[WorkloadKey, WorkloadStats]]
+    workloads: list[WorkloadStats]
     stats: AppStats
     failure_open: bool
     now: float
@@ -72,14 +72,14 @@ class DoraFamily:
 
 
 def _deployments(app: AppView) -> Iterator[Sample]:
-    for wkey, stats in app.workloads:
+    for stats in app.workloads:
         for outcome in OUTCOMES:
-            yield (stats.workload, wkey.kind, outcome), stats.outcomes.get(outcome, 0)
+            yield (stats.workload, stats.kind, outcome), stats.outcomes.get(outcome, 0)
 
 
 def _durations(app: AppView) -> Iterator[Sample]:
-    for wkey, stats in app.workloads:
-        yield (stats.workload, wkey.kind), stats.duration
+    for stats in app.workloads:
+        yield (stats.workload, stats.kind), stats.duration
 
 
 def _app_deployments(app: AppView) -> Iterator[Sample]:
@@ -127,14 +127,22 @@ def _complete_since(app: AppView) -> Iterator[Sample]:
 
 
 def _app_info(app: AppView) -> Iterator[Sample]:
-    versions = sorted(app.ledger.current.items())
+    versions = current_versions(app.ledger)
     if versions:
-        yield (versions[0][1][1] if len(versions) == 1 else combined_version(versions),), 1
+        only = next(iter(versions.values())) if len(versions) == 1 else None
+        yield (only or combined_version(versions),), 1
 
 
 def _workload_info(app: AppView) -> Iterator[Sample]:
-    for wkey, (workload, version) in sorted(app.ledger.current.items()):
-        yield (workload, wkey.kind, version), 1
+    for series, version in sorted(current_versions(app.ledger).items()):
+        yield (series.workload, series.kind, version), 1
+
+
+def current_versions(ledger: AppLedger) -> dict[WorkloadSeries, str]:
+    """One version per workload series: of two objects naming the same workload, the one
+    deployed last (``ledger.current`` keeps that order)."""
+    current = ledger.current.items()
+    return {WorkloadSeries(name, key.kind): version for key, (name, version) in current}
 
 
 def _window(read: Callable[[WindowKeys], float | None]) -> Callable[[AppView], Iterator[Sample]]:
@@ -153,9 +161,9 @@ def _performance(app: AppView) -> Iterator[Sample]:
             yield (key, app.dora_report), LEVEL_VALUES[level]
 
 
-def combined_version(versions: list[tuple[WorkloadKey, tuple[str, str]]]) -> str:
+def combined_version(versions: dict[WorkloadSeries, str]) -> str:
     """An app's version when several workloads run: a hash of their versions."""
-    joined = ",".join(sorted(f"{w}={v}" for _, (w, v) in versions))
+    joined = ",".join(sorted(f"{s.workload}={v}" for s, v in versions.items()))
     return hashlib.sha256(joined.encode()).hexdigest()[:10]
 
 

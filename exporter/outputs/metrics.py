@@ -159,7 +159,7 @@ class MetricsRenderer:
         app = AppView(
             key,
             ledger,
-            sorted(self.model.stats.workloads.get(key, {}).items()),
+            [s for _, s in sorted(self.model.stats.workloads.get(key, {}).items())],
             self.model.stats.apps.get(key) or AppStats(),
             self.model.failures.is_open(key),
             now,
