@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 
+# What the changes table was last written from: (length, first entry, newest entry) of the
+# model's pending deque. The deque only grows at the right and shrinks at the left (also
+# when full), and its entries are new tuples, held here so no other can take their id: the
+# same three mean the same content.
+_ChangesMark = tuple[int, object, object]
+
+
+def _changes_mark(changes: deque[tuple[float, Change]]) -> _ChangesMark:
+    return (len(changes), changes[0] if changes else None, changes[-1] if changes else None)
+
+
+def _same_changes(saved: _ChangesMark | None, now: _ChangesMark) -> bool:
+    return saved is not None and saved[0] == now[0] and saved[1] is now[1] and saved[2] is now[2]
+
+
 class StateError(Exception):
     """The state file cannot be used; the message says why and what to do."""
 
@@ -71,7 +87,7 @@ class StateStore:
             raise StateError(f"state file {self.path}: {exc.strerror or exc}") from exc
         self._saved_revision: dict[AppKey, int] = {}
         self._saved_failures: dict[AppKey, str] = {}
-        self._saved_changes = 0
+        self._saved_changes: _ChangesMark | None = None
         self._saved_alerts: dict[str, AppKey] = {}
 
     def _migrate(self) -> None:
@@ -116,7 +132,7 @@ class StateStore:
             "SELECT fingerprint, environment, namespace, app FROM alerts"
         ):
             snapshot.alerts[fingerprint] = AppKey(env, ns, app)
-        self._saved_changes = len(snapshot.changes)
+        self._saved_changes = None
         self._saved_alerts = dict(snapshot.alerts)
         return snapshot
 
@@ -125,6 +141,9 @@ class StateStore:
         model.restore(snapshot.groups, snapshot.failures, snapshot.changes, snapshot.alerts)
         for key, ledger in model.apps.items():
             self._saved_revision[key] = ledger.revision
+        pending = model.pending_changes
+        if len(pending) == len(snapshot.changes):
+            self._saved_changes = _changes_mark(pending)
         log.info(
             "state file %s: %d app deployments, %d open failures restored",
             self.path,
@@ -178,11 +197,13 @@ class StateStore:
             for key, f in model.failures.open.items()
         }
         changes = list(model.pending_changes)
+        changes_mark = _changes_mark(model.pending_changes)
+        write_changes = not _same_changes(self._saved_changes, changes_mark)
         alerts = dict(model.firing_alerts)
         if (
             not rows
             and failures == self._saved_failures
-            and len(changes) == self._saved_changes
+            and not write_changes
             and alerts == self._saved_alerts
         ):
             return 0
@@ -199,7 +220,7 @@ class StateStore:
                     "INSERT INTO failures VALUES (?, ?, ?, ?)",
                     [(k.environment, k.namespace, k.app, v) for k, v in failures.items()],
                 )
-            if len(changes) != self._saved_changes:
+            if write_changes:
                 self.db.execute("DELETE FROM changes")
                 self.db.executemany(
                     "INSERT INTO changes VALUES (?, ?)",
@@ -220,7 +241,7 @@ class StateStore:
             self.db.execute("ROLLBACK")
             raise
         self._saved_failures = failures
-        self._saved_changes = len(changes)
+        self._saved_changes = changes_mark
         self._saved_alerts = alerts
         return len(rows)
 

@@ -1,0 +1,94 @@
+"""The state file under damage and at its limits: every problem is one clear line or a
+skipped, counted row, never a traceback; and every change is saved (design §3 "History")."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+from exporter.app.commands import replay_into
+from exporter.events.envelope import SideKind
+from exporter.events.external import Change
+from exporter.model.changes import MAX_PENDING
+from exporter.model.engine import DoraModel
+from exporter.state.store import StateStore
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SHOP = "shop-8eea44"  # the namespace of multi-workload-app.jsonl
+
+
+def state_model() -> tuple[DoraModel, float]:
+    """A replayed ledger with a row in every table: deployments, an open failure (a firing
+    alert), the alert, and CI changes."""
+    model = DoraModel()
+    last = replay_into(model, str(FIXTURES / "multi-workload-app.jsonl")).last
+    assert last is not None
+    alert = {"status": "firing", "labels": {"alertname": "X", "namespace": SHOP, "app": "shop"}}
+    model.apply_external(SideKind.ALERT, alert, last + 10)
+    for n in range(3):
+        change = Change(f"abcdef{n}", last - 100 + n, version=f"v{n}", namespace=SHOP, app="shop")
+        model.apply_change(change, last + 20 + n)
+    now = last + 30
+    model.advance(now)
+    return model, now
+
+
+def write_state(db: Path) -> float:
+    model, now = state_model()
+    store = StateStore(db)
+    store.save(model, now, everything=True)
+    store.close()
+    return now
+
+
+def rows(db: Path, table: str) -> list[tuple[object, ...]]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute(f"SELECT * FROM {table}").fetchall()
+
+
+def execute(db: Path, statement: str, *params: object) -> None:
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        conn.execute(statement, params)
+
+
+# ----------------------------------------------------------------- bug 1: saving changes
+
+
+def test_changes_are_saved_after_the_pending_queue_is_full(tmp_path: Path) -> None:
+    model = DoraModel()
+    store = StateStore(tmp_path / "state.db")
+    for n in range(MAX_PENDING):
+        model.apply_change(Change(f"{n:07x}", 1.0e9 + n), 1.0e9 + n)
+    store.save(model, 1.0e9 + MAX_PENDING)
+    assert len(rows(tmp_path / "state.db", "changes")) == MAX_PENDING
+    newest = Change("fedcba9", 1.1e9)
+    model.apply_change(newest, 1.1e9)  # the queue is full: the oldest change makes room
+    store.save(model, 1.1e9)
+    saved = rows(tmp_path / "state.db", "changes")
+    assert len(saved) == MAX_PENDING
+    assert any("fedcba9" in str(data) for _, data in saved), "the newest change was not saved"
+    assert not any('"0000000"' in str(data) for _, data in saved), "the oldest one is still there"
+    store.close()
+
+
+def test_nothing_is_rewritten_when_nothing_changed(tmp_path: Path) -> None:
+    model, now = state_model()
+    store = StateStore(tmp_path / "state.db")
+    store.save(model, now, everything=True)
+    execute(tmp_path / "state.db", "DELETE FROM changes")  # a rewrite would bring them back
+    store.save(model, now + 1)
+    assert rows(tmp_path / "state.db", "changes") == []
+    store.close()
+
+
+def test_changes_saved_after_a_restart_are_the_loaded_ones_plus_new(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    now = write_state(db)
+    model = DoraModel()
+    store = StateStore(db)
+    store.restore_into(model, now)
+    model.apply_change(Change("1234567", now - 5), now + 1)
+    store.save(model, now + 1)
+    assert len(rows(db, "changes")) == 4
+    store.close()
