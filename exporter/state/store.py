@@ -5,6 +5,9 @@ lead times from CI, open alerts, which traces were sent — is written here. Wri
 idempotent upserts keyed by the app deployment's stable id, in WAL mode, so a crash between
 two flushes loses at most the last second and never double-counts: on restart the same ids
 are loaded and the cluster's history is merged into them, not added to them.
+
+A file that cannot be trusted is refused at open with one line (``StateError``): damaged
+(``PRAGMA quick_check``), foreign, newer, missing a table, or read-only.
 """
 
 from __future__ import annotations
@@ -23,27 +26,14 @@ from exporter.events.external import Change
 from exporter.model.engine import DoraModel
 from exporter.model.records import AppDeployment, AppKey, Outcome
 from exporter.model.snapshot import app_deployment_from_dict, app_deployment_to_dict
+from exporter.state.schema import MIGRATIONS, SCHEMA_VERSION, StateError, open_database
+
+__all__ = ["MIGRATIONS", "RETENTION_S", "SCHEMA_VERSION", "Snapshot", "StateError", "StateStore"]
 
 log = logging.getLogger("daylight.state")
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
-SCHEMA_VERSION = 1
 RETENTION_S = 100 * 86400.0  # the longest window (90d) plus margin
-
-# Each migration takes the database from version N-1 to N.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        "CREATE TABLE app_deployments (id TEXT PRIMARY KEY, environment TEXT, namespace TEXT,"
-        " app TEXT, started_at REAL, finished_at REAL, data TEXT NOT NULL)",
-        "CREATE INDEX app_deployments_finished ON app_deployments (finished_at)",
-        "CREATE TABLE failures (environment TEXT, namespace TEXT, app TEXT, data TEXT NOT NULL,"
-        " PRIMARY KEY (environment, namespace, app))",
-        "CREATE TABLE changes (received_at REAL, data TEXT NOT NULL)",
-        "CREATE TABLE alerts (fingerprint TEXT PRIMARY KEY, environment TEXT, namespace TEXT,"
-        " app TEXT)",
-    ),
-}
-
 
 # What the changes table was last written from: (length, first entry, newest entry) of the
 # model's pending deque. The deque only grows at the right and shrinks at the left (also
@@ -60,10 +50,6 @@ def _same_changes(saved: _ChangesMark | None, now: _ChangesMark) -> bool:
     return saved is not None and saved[0] == now[0] and saved[1] is now[1] and saved[2] is now[2]
 
 
-class StateError(Exception):
-    """The state file cannot be used; the message says why and what to do."""
-
-
 @dataclass(slots=True)
 class Snapshot:
     groups: list[AppDeployment] = field(default_factory=list)
@@ -75,35 +61,11 @@ class Snapshot:
 class StateStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"state file {self.path} unusable: {exc}") from exc
-        except OSError as exc:
-            raise StateError(f"state file {self.path}: {exc.strerror or exc}") from exc
+        self.db = open_database(self.path)
         self._saved_revision: dict[AppKey, int] = {}
         self._saved_failures: dict[AppKey, str] = {}
         self._saved_changes: _ChangesMark | None = None
         self._saved_alerts: dict[str, AppKey] = {}
-
-    def _migrate(self) -> None:
-        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"state file {self.path} has schema {version}, newer than this daylight "
-                f"({SCHEMA_VERSION}); upgrade daylight or use another --state-file"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            self.db.execute("BEGIN")
-            for statement in MIGRATIONS[target]:
-                self.db.execute(statement)
-            self.db.execute(f"PRAGMA user_version={target}")
-            self.db.execute("COMMIT")
-            log.info("state file %s migrated to schema %d", self.path, target)
 
     # ------------------------------------------------------------------ load
 

@@ -4,15 +4,22 @@ skipped, counted row, never a traceback; and every change is saved (design §3 "
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from exporter.app.cli import main
 from exporter.app.commands import replay_into
 from exporter.events.envelope import SideKind
 from exporter.events.external import Change
 from exporter.model.changes import MAX_PENDING
 from exporter.model.engine import DoraModel
-from exporter.state.store import StateStore
+from exporter.state.store import StateError, StateStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHOP = "shop-8eea44"  # the namespace of multi-workload-app.jsonl
@@ -92,3 +99,88 @@ def test_changes_saved_after_a_restart_are_the_loaded_ones_plus_new(tmp_path: Pa
     store.save(model, now + 1)
     assert len(rows(db, "changes")) == 4
     store.close()
+
+
+# -------------------------------------------- bugs 2 and 4: files refused at open, one line
+
+
+def _damage_a_middle_page(db: Path) -> None:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    assert pages >= 3
+    with db.open("r+b") as f:
+        f.seek(page * (pages // 2))
+        f.write(b"\xa5" * page)
+
+
+def test_a_damaged_page_is_refused_at_open(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    write_state(db)
+    _damage_a_middle_page(db)
+    with pytest.raises(StateError, match=r"damaged \(quick_check: .*move it away"):
+        StateStore(db)
+
+
+def test_a_dropped_table_is_refused_at_open(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    write_state(db)
+    execute(db, "DROP TABLE failures")
+    with pytest.raises(StateError, match=f"{db}.*failures"):
+        StateStore(db)
+
+
+def test_not_a_database_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    db.write_bytes(b"this is not sqlite" * 300)
+    with pytest.raises(StateError, match=f"state file {db} unusable: .*move it away"):
+        StateStore(db)
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """The file cannot be written, even by root (an immutable file when running as root)."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(path)], check=False).returncode:
+        pytest.skip("cannot make a file read-only for root here (no chattr +i)")
+    try:
+        yield
+    finally:
+        subprocess.run([chattr, "-i", str(path)], check=True)
+
+
+def test_a_read_only_state_file_is_refused_at_open(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    now = write_state(db)
+    with read_only(db), pytest.raises(StateError, match=f"state file {db} unusable: .*read-only"):
+        store = StateStore(db)
+        model = DoraModel()
+        store.restore_into(model, now)
+        store.save(model, now, everything=True)  # what LiveRuntime.start does first
+
+
+def test_daylight_run_exits_2_with_one_line_for_a_damaged_state_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "state.db"
+    write_state(db)
+    _damage_a_middle_page(db)
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+    )
+    code = main(["run", "--kubeconfig", str(kubeconfig), "--state-file", str(db)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith(f"daylight run: state file {db} unusable: ")
+    assert "move it away" in err[-1]
