@@ -7,7 +7,8 @@ two flushes loses at most the last second and never double-counts: on restart th
 are loaded and the cluster's history is merged into them, not added to them.
 
 A file that cannot be trusted is refused at open with one line (``StateError``): damaged
-(``PRAGMA quick_check``), foreign, newer, missing a table, or read-only.
+(``PRAGMA quick_check``), foreign, newer, missing a table, or read-only. A single unreadable
+row is skipped with a warning and counted in ``skipped_rows``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import logging
 import sqlite3
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,19 @@ import msgspec
 
 from exporter.events.external import Change
 from exporter.model.engine import DoraModel
-from exporter.model.records import AppDeployment, AppKey, Outcome
-from exporter.model.snapshot import app_deployment_from_dict, app_deployment_to_dict
-from exporter.state.schema import MIGRATIONS, SCHEMA_VERSION, StateError, open_database
+from exporter.model.records import AppKey, Outcome
+from exporter.model.snapshot import app_deployment_to_dict
+from exporter.state.rows import Snapshot, read_snapshot
+from exporter.state.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    StateError,
+    open_database,
+)
 
 __all__ = ["MIGRATIONS", "RETENTION_S", "SCHEMA_VERSION", "Snapshot", "StateError", "StateStore"]
 
 log = logging.getLogger("daylight.state")
-_decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 RETENTION_S = 100 * 86400.0  # the longest window (90d) plus margin
 
@@ -50,52 +55,24 @@ def _same_changes(saved: _ChangesMark | None, now: _ChangesMark) -> bool:
     return saved is not None and saved[0] == now[0] and saved[1] is now[1] and saved[2] is now[2]
 
 
-@dataclass(slots=True)
-class Snapshot:
-    groups: list[AppDeployment] = field(default_factory=list)
-    failures: list[tuple[AppKey, float, list[str], list[str]]] = field(default_factory=list)
-    changes: list[tuple[float, Change]] = field(default_factory=list)
-    alerts: dict[str, AppKey] = field(default_factory=dict)
-
-
 class StateStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.db = open_database(self.path)
+        self.skipped_rows = 0  # unreadable rows skipped by the loads so far (each warned)
         self._saved_revision: dict[AppKey, int] = {}
-        self._saved_failures: dict[AppKey, str] = {}
+        self._saved_failures: dict[AppKey, str] | None = None
         self._saved_changes: _ChangesMark | None = None
-        self._saved_alerts: dict[str, AppKey] = {}
+        self._saved_alerts: dict[str, AppKey] | None = None
 
     # ------------------------------------------------------------------ load
 
     def load(self, now: float) -> Snapshot:
-        snapshot = Snapshot()
-        horizon = now - RETENTION_S
-        for (data,) in self.db.execute(
-            "SELECT data FROM app_deployments WHERE finished_at IS NULL OR finished_at >= ?",
-            (horizon,),
-        ):
-            try:
-                snapshot.groups.append(app_deployment_from_dict(_decode(data)))
-            except (KeyError, ValueError, TypeError, msgspec.DecodeError) as exc:
-                log.warning("state file: skipped an unreadable app deployment: %s", exc)
-        for env, ns, app, data in self.db.execute(
-            "SELECT environment, namespace, app, data FROM failures"
-        ):
-            item = json.loads(data)
-            snapshot.failures.append(
-                (AppKey(env, ns, app), item["opened_at"], item["signals"], item["ids"])
-            )
-        for received, data in self.db.execute("SELECT received_at, data FROM changes"):
-            item = json.loads(data)
-            snapshot.changes.append((received, Change(**item)))
-        for fingerprint, env, ns, app in self.db.execute(
-            "SELECT fingerprint, environment, namespace, app FROM alerts"
-        ):
-            snapshot.alerts[fingerprint] = AppKey(env, ns, app)
+        snapshot = read_snapshot(self.db, self.path, now - RETENTION_S)
+        self.skipped_rows += sum(snapshot.skipped.values())
+        # a table with a skipped row is rewritten at the next save, without it
+        self._saved_alerts = None if "alerts" in snapshot.skipped else dict(snapshot.alerts)
         self._saved_changes = None
-        self._saved_alerts = dict(snapshot.alerts)
         return snapshot
 
     def restore_into(self, model: DoraModel, now: float) -> int:
@@ -104,7 +81,7 @@ class StateStore:
         for key, ledger in model.apps.items():
             self._saved_revision[key] = ledger.revision
         pending = model.pending_changes
-        if len(pending) == len(snapshot.changes):
+        if "changes" not in snapshot.skipped and len(pending) == len(snapshot.changes):
             self._saved_changes = _changes_mark(pending)
         log.info(
             "state file %s: %d app deployments, %d open failures restored",
@@ -112,6 +89,14 @@ class StateStore:
             len(snapshot.groups),
             len(snapshot.failures),
         )
+        if snapshot.skipped:
+            log.warning(
+                "state file %s: %d unreadable rows skipped (%s); the rest of the ledger is "
+                "restored",
+                self.path,
+                sum(snapshot.skipped.values()),
+                ", ".join(f"{t}={n}" for t, n in sorted(snapshot.skipped.items())),
+            )
         return len(snapshot.groups)
 
     # ------------------------------------------------------------------ save

@@ -4,6 +4,7 @@ skipped, counted row, never a traceback; and every change is saved (design §3 "
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sqlite3
@@ -19,6 +20,7 @@ from exporter.events.envelope import SideKind
 from exporter.events.external import Change
 from exporter.model.changes import MAX_PENDING
 from exporter.model.engine import DoraModel
+from exporter.outputs.report import build_report
 from exporter.state.store import StateError, StateStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -99,6 +101,98 @@ def test_changes_saved_after_a_restart_are_the_loaded_ones_plus_new(tmp_path: Pa
     store.save(model, now + 1)
     assert len(rows(db, "changes")) == 4
     store.close()
+
+
+# ------------------------------------------------------ bug 2: unreadable rows, skipped
+
+
+def test_bad_json_in_a_failures_row_is_skipped_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "state.db"
+    now = write_state(db)
+    execute(db, "UPDATE failures SET data = '{not json'")
+    store = StateStore(db)
+    model = DoraModel()
+    with caplog.at_level(logging.WARNING, "daylight.state"):
+        store.restore_into(model, now)
+    assert store.skipped_rows == 1
+    assert model.failures.open == {}
+    assert any(
+        "failures row" in r.getMessage() and str(db) in r.getMessage() for r in caplog.records
+    )
+    build_report(model, now, 30 * 86400.0)
+    store.save(model, now, everything=True)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "statement"),
+    [
+        ("failures", 'UPDATE failures SET data = \'{"opened_at": "yesterday"}\''),
+        ("failures", "UPDATE failures SET data = '[1, 2]'"),
+        ("failures", "UPDATE failures SET app = NULL"),
+        ("failures", "UPDATE failures SET data = x'ff00ff'"),
+        ("changes", "UPDATE changes SET data = 'nope' WHERE rowid = 1"),
+        ("changes", "UPDATE changes SET data = '{\"commit_sha\": 7}' WHERE rowid = 1"),
+        ("changes", 'UPDATE changes SET data = \'{"colour": "red"}\' WHERE rowid = 1'),
+        ("changes", "UPDATE changes SET received_at = 'soon' WHERE rowid = 1"),
+        ("alerts", "UPDATE alerts SET namespace = x'ff'"),
+        ("alerts", "UPDATE alerts SET app = NULL"),
+        ("app_deployments", "UPDATE app_deployments SET data = '{}' WHERE rowid = 1"),
+        ("app_deployments", "UPDATE app_deployments SET data = x'c3' WHERE rowid = 1"),
+        (
+            "app_deployments",
+            "UPDATE app_deployments SET data = printf('%.*c', 100000, '[') WHERE rowid = 1",
+        ),
+    ],
+)
+def test_a_bad_row_is_skipped_and_counted(tmp_path: Path, table: str, statement: str) -> None:
+    db = tmp_path / "state.db"
+    now = write_state(db)
+    execute(db, statement)
+    store = StateStore(db)
+    model = DoraModel()
+    store.restore_into(model, now)
+    assert store.skipped_rows == 1, table
+    build_report(model, now, 30 * 86400.0)
+    store.save(model, now, everything=True)
+    store.close()
+
+
+def test_wrong_types_inside_an_app_deployment_are_a_skipped_row(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    now = write_state(db)
+    execute(
+        db,
+        "UPDATE app_deployments SET data = json_set(data, '$.finished_at', 'tuesday') "
+        "WHERE rowid = (SELECT max(rowid) FROM app_deployments)",
+    )
+    model = DoraModel()
+    store = StateStore(db)
+    store.restore_into(model, now)
+    assert store.skipped_rows == 1
+    build_report(model, now, 30 * 86400.0)
+    store.close()
+
+
+def test_a_row_with_a_damaged_id_column_still_loads_once(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    now = write_state(db)
+    expected = len(rows(db, "app_deployments"))
+    execute(db, "UPDATE app_deployments SET id = NULL WHERE rowid = 1")
+    model = DoraModel()
+    store = StateStore(db)
+    store.restore_into(model, now)
+    assert store.skipped_rows == 0
+    store.save(model, now, everything=True)  # writes it again under its right id
+    store.close()
+    assert len(rows(db, "app_deployments")) == expected + 1
+    again = StateStore(db)
+    snapshot = again.load(now)
+    again.close()
+    assert again.skipped_rows == 1, "the copy with the damaged id is skipped"
+    assert len(snapshot.groups) == len({g.identity for g in snapshot.groups}) == expected
 
 
 # -------------------------------------------- bugs 2 and 4: files refused at open, one line
