@@ -8,14 +8,14 @@ are loaded and the cluster's history is merged into them, not added to them.
 
 A file that cannot be trusted is refused at open with one line (``StateError``): damaged
 (``PRAGMA quick_check``), foreign, newer, missing a table, or read-only. A single unreadable
-row is skipped with a warning and counted in ``skipped_rows``.
+row is skipped with a warning and counted in ``skipped_rows``. Every database problem, at
+open, load or save, is raised as ``StateError`` and nothing else.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from exporter.model.records import AppKey, Outcome
 from exporter.model.snapshot import app_deployment_to_dict
 from exporter.state.rows import Snapshot, read_snapshot
 from exporter.state.schema import (
+    DB_ERRORS,
     MIGRATIONS,
     SCHEMA_VERSION,
     StateError,
@@ -56,6 +57,9 @@ def _same_changes(saved: _ChangesMark | None, now: _ChangesMark) -> bool:
 
 
 class StateStore:
+    """One state file. Raises ``StateError`` (only) for a database problem: at open for a
+    file that cannot be used, and from ``restore_into``, ``save`` and ``close``."""
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.db = open_database(self.path)
@@ -102,13 +106,59 @@ class StateStore:
     # ------------------------------------------------------------------ save
 
     def save(self, model: DoraModel, now: float, *, everything: bool = False) -> int:
-        """Upsert what changed since the last save; returns rows written."""
+        """Upsert what changed since the last save; returns rows written.
+
+        Raises ``StateError`` (only) when the database fails (a full disk, a read-only or
+        damaged file): nothing of this save is written, and the next save writes it again,
+        so a caller may log the error and keep running."""
+        revisions: dict[AppKey, int] = {}
+        rows = self._deployment_rows(model, now, everything, revisions)
+        failures = {
+            key: json.dumps(
+                {
+                    "opened_at": f.opened_at,
+                    "signals": sorted(str(s) for s in f.signals),
+                    "ids": [d.identity for d in f.deployments],
+                }
+            )
+            for key, f in model.failures.open.items()
+        }
+        changes = list(model.pending_changes)
+        changes_mark = _changes_mark(model.pending_changes)
+        alerts = dict(model.firing_alerts)
+        write_failures = failures != self._saved_failures
+        write_changes = not _same_changes(self._saved_changes, changes_mark)
+        write_alerts = alerts != self._saved_alerts
+        if not (rows or write_failures or write_changes or write_alerts):
+            self._saved_revision.update(revisions)
+            return 0
+        try:
+            self._write(
+                now,
+                rows,
+                failures if write_failures else None,
+                changes if write_changes else None,
+                alerts if write_alerts else None,
+            )
+        except DB_ERRORS as exc:
+            raise StateError(f"state file {self.path}: save failed: {_one_line(exc)}") from exc
+        self._saved_revision.update(revisions)
+        self._saved_failures = failures
+        self._saved_changes = changes_mark
+        self._saved_alerts = alerts
+        return len(rows)
+
+    def _deployment_rows(
+        self, model: DoraModel, now: float, everything: bool, revisions: dict[AppKey, int]
+    ) -> list[tuple[Any, ...]]:
+        """The app deployments to upsert; ``revisions`` gets the ledger revisions they are
+        of, to be marked saved once they are written."""
         rows: list[tuple[Any, ...]] = []
         recent = now - model.config.failure_window_s - 86400.0
         for key, ledger in model.apps.items():
             if not everything and self._saved_revision.get(key) == ledger.revision:
                 continue
-            self._saved_revision[key] = ledger.revision
+            revisions[key] = ledger.revision
             open_failure = model.failures.open.get(key)
             for group in ledger.live_groups:
                 if group.outcome is Outcome.SUPERSEDED and not group.active_workloads:
@@ -133,27 +183,17 @@ class StateStore:
                         _encode(data).decode(),
                     )
                 )
-        failures = {
-            key: json.dumps(
-                {
-                    "opened_at": f.opened_at,
-                    "signals": sorted(str(s) for s in f.signals),
-                    "ids": [d.identity for d in f.deployments],
-                }
-            )
-            for key, f in model.failures.open.items()
-        }
-        changes = list(model.pending_changes)
-        changes_mark = _changes_mark(model.pending_changes)
-        write_changes = not _same_changes(self._saved_changes, changes_mark)
-        alerts = dict(model.firing_alerts)
-        if (
-            not rows
-            and failures == self._saved_failures
-            and not write_changes
-            and alerts == self._saved_alerts
-        ):
-            return 0
+        return rows
+
+    def _write(
+        self,
+        now: float,
+        rows: list[tuple[Any, ...]],
+        failures: dict[AppKey, str] | None,
+        changes: list[tuple[float, Change]] | None,
+        alerts: dict[str, AppKey] | None,
+    ) -> None:
+        """One transaction: all of it or, on any error, none of it."""
         self.db.execute("BEGIN")
         try:
             self.db.executemany(
@@ -161,19 +201,19 @@ class StateStore:
                 "UPDATE SET finished_at=excluded.finished_at, data=excluded.data",
                 rows,
             )
-            if failures != self._saved_failures:
+            if failures is not None:
                 self.db.execute("DELETE FROM failures")
                 self.db.executemany(
                     "INSERT INTO failures VALUES (?, ?, ?, ?)",
                     [(k.environment, k.namespace, k.app, v) for k, v in failures.items()],
                 )
-            if write_changes:
+            if changes is not None:
                 self.db.execute("DELETE FROM changes")
                 self.db.executemany(
                     "INSERT INTO changes VALUES (?, ?)",
                     [(at, json.dumps(_change_dict(c))) for at, c in changes],
                 )
-            if alerts != self._saved_alerts:
+            if alerts is not None:
                 self.db.execute("DELETE FROM alerts")
                 self.db.executemany(
                     "INSERT INTO alerts VALUES (?, ?, ?, ?)",
@@ -184,16 +224,23 @@ class StateStore:
                 (now - RETENTION_S,),
             )
             self.db.execute("COMMIT")
-        except sqlite3.DatabaseError:
-            self.db.execute("ROLLBACK")
+        except DB_ERRORS:
+            if self.db.in_transaction:  # SQLite may have rolled back already (a full disk)
+                try:
+                    self.db.execute("ROLLBACK")
+                except DB_ERRORS:
+                    log.debug("state file %s: rollback failed", self.path, exc_info=True)
             raise
-        self._saved_failures = failures
-        self._saved_changes = changes_mark
-        self._saved_alerts = alerts
-        return len(rows)
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.db.close()
+        except DB_ERRORS as exc:
+            raise StateError(f"state file {self.path}: close failed: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def _change_dict(change: Change) -> dict[str, Any]:

@@ -278,3 +278,62 @@ def test_daylight_run_exits_2_with_one_line_for_a_damaged_state_file(
     assert code == 2
     assert err[-1].startswith(f"daylight run: state file {db} unusable: ")
     assert "move it away" in err[-1]
+
+
+# ------------------------------------------------------- bug 2: saves that fail at run time
+
+
+class FailingWrites(sqlite3.Connection):
+    """A database that starts failing at run time (disk full, corruption, read-only)."""
+
+    error: sqlite3.Error = sqlite3.DatabaseError("database disk image is malformed")
+    failing = True
+
+    def executemany(self, sql: str, params: object, /) -> sqlite3.Cursor:
+        if self.failing and sql.startswith("INSERT"):
+            raise self.error
+        return super().executemany(sql, params)  # type: ignore[arg-type]  # passed through
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite3.DatabaseError("database disk image is malformed"),
+        sqlite3.OperationalError("database or disk is full"),
+        sqlite3.OperationalError("attempt to write a readonly database"),
+    ],
+)
+def test_a_failing_save_raises_state_error_and_is_retried(
+    tmp_path: Path, error: sqlite3.Error
+) -> None:
+    db = tmp_path / "state.db"
+    model, now = state_model()
+    store = StateStore(db)
+    store.db.close()
+    store.db = sqlite3.connect(db, isolation_level=None, factory=FailingWrites)
+    assert isinstance(store.db, FailingWrites)
+    store.db.error = error
+    with pytest.raises(StateError, match=f"state file {db}: save failed: {error}"):
+        store.save(model, now)
+    assert not store.db.in_transaction
+    store.db.failing = False  # space again: what was not written is written now
+    assert store.save(model, now) == len(rows(db, "app_deployments")) > 0
+    assert len(rows(db, "changes")) == 3
+    assert len(rows(db, "alerts")) == len(rows(db, "failures")) == 1
+    store.close()
+
+
+def test_disk_full_at_run_time_is_a_state_error(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    store = StateStore(db)
+    pages = int(store.db.execute("PRAGMA page_count").fetchone()[0])
+    store.db.execute(f"PRAGMA max_page_count={pages}")
+    model = DoraModel()
+    for n in range(2000):
+        model.apply_change(Change(f"{n:07x}", 1.0e9 + n, version="x" * 200), 1.0e9 + n)
+    with pytest.raises(StateError, match="full"):
+        store.save(model, 1.0e9 + 2000)
+    store.db.execute(f"PRAGMA max_page_count={pages * 1000}")
+    store.save(model, 1.0e9 + 2001)
+    assert len(rows(db, "changes")) == 2000
+    store.close()
