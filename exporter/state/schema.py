@@ -91,6 +91,7 @@ def open_database(path: Path) -> sqlite3.Connection:
     """Connect, refuse a damaged, foreign, newer or read-only file, migrate an older one."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        empty = path.is_file() and path.stat().st_size == 0
         db = sqlite3.connect(path, isolation_level=None)
         db.text_factory = _lenient_text  # damaged text in what the checks read
     except OSError as exc:
@@ -99,6 +100,13 @@ def open_database(path: Path) -> sqlite3.Connection:
         ) from exc
     except DB_ERRORS as exc:
         raise from_sqlite(path, exc) from exc
+    if empty:
+        log.warning(
+            "state file %s was empty (0 bytes): a new ledger is started there. That is right "
+            "for a file created empty on purpose (e.g. by the chart); otherwise the file was "
+            "truncated or the path is wrong, and the previous ledger is not in it",
+            path,
+        )
     try:
         _check_integrity(db, path)
         db.execute("PRAGMA journal_mode=WAL")

@@ -337,3 +337,32 @@ def test_disk_full_at_run_time_is_a_state_error(tmp_path: Path) -> None:
     store.save(model, 1.0e9 + 2001)
     assert len(rows(db, "changes")) == 2000
     store.close()
+
+
+# ----------------------------------------------------------------- bug 3: a 0-byte file
+
+
+def test_an_empty_state_file_is_a_warning_and_a_new_ledger(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "state.db"
+    db.touch()
+    with caplog.at_level(logging.INFO, "daylight.state"):
+        store = StateStore(db)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, caplog.records
+    assert str(db) in warnings[0]
+    assert "empty" in warnings[0]
+    assert "new ledger" in warnings[0]
+    model, now = state_model()
+    store.save(model, now, everything=True)
+    assert rows(db, "app_deployments")
+    store.close()
+
+
+def test_a_missing_state_file_is_created_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, "daylight.state"):
+        StateStore(tmp_path / "new" / "state.db").close()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
