@@ -87,8 +87,8 @@ def state_from(args: argparse.Namespace) -> StateStore | None:
         return None
     try:
         return StateStore(args.state_file)
-    except StateError as exc:
-        raise CommandError(str(exc)) from None
+    except StateError as exc:  # names the file and what to do; one line on the terminal
+        raise CommandError(" ".join(str(exc).split())) from None
 
 
 def token_from(args: argparse.Namespace) -> TokenFile | None:

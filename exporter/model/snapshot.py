@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, TypeGuard
 
 from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeployment, WorkloadKey
 
@@ -49,48 +50,158 @@ def _workload_to_dict(w: WorkloadDeployment) -> dict[str, Any]:
     }
 
 
-def app_deployment_from_dict(data: dict[str, Any]) -> AppDeployment:
-    env, namespace, app = data["app"]
+def app_deployment_from_dict(data: object) -> AppDeployment:
+    """The inverse of ``app_deployment_to_dict``. Raises ValueError, naming the field, for
+    anything that is not what the writer writes: a damaged record is refused whole, never
+    half-loaded into the ledger."""
+    fields = _Fields(data, "")
+    env, namespace, app = fields.strings("app", 3)
     key = AppKey(env, namespace, app)
-    keptn = data.get("keptn_app")
+    keptn = fields.get("keptn_app")
+    if keptn is not None and not (
+        isinstance(keptn, list)
+        and len(keptn) == 2
+        and isinstance(keptn[0], str)
+        and _is_int(keptn[1])
+    ):
+        raise ValueError("keptn_app: expected [version, revision]")
     group = AppDeployment(
         app=key,
-        started_at=float(data["started_at"]),
-        history=bool(data.get("history", False)),
-        keptn_app=(str(keptn[0]), int(keptn[1])) if keptn else None,
-        outcome=Outcome(data["outcome"]),
-        finished_at=data.get("finished_at"),
-        failure_reasons=list(data.get("failure_reasons", [])),
-        failed_change_at=data.get("failed_change_at"),
-        restored_at=data.get("restored_at"),
-        rework=bool(data.get("rework", False)),
-        lead_time_observed=bool(data.get("lead_time_observed", False)),
-        closed=bool(data.get("closed", False)),
-        counted=bool(data.get("counted", False)),
-        traced_facts=frozenset(data.get("traced_facts", ())),
-        id=str(data["id"]),
+        started_at=float(fields.time("started_at")),
+        history=fields.flag("history"),
+        keptn_app=(keptn[0], int(keptn[1])) if keptn else None,
+        outcome=fields.outcome("outcome"),
+        finished_at=fields.optional_time("finished_at"),
+        failure_reasons=fields.string_list("failure_reasons"),
+        failed_change_at=fields.optional_time("failed_change_at"),
+        restored_at=fields.optional_time("restored_at"),
+        rework=fields.flag("rework"),
+        lead_time_observed=fields.flag("lead_time_observed"),
+        closed=fields.flag("closed"),
+        counted=fields.flag("counted"),
+        traced_facts=frozenset(fields.string_list("traced_facts")),
+        id=fields.string("id"),
     )
-    for item in data.get("workloads", []):
-        namespace_, kind, name = item["key"]
-        wd = WorkloadDeployment(
-            key=WorkloadKey(namespace_, kind, name),
-            workload=item["workload"],
-            app=key,
-            version=item["version"],
-            fingerprint=item["fingerprint"],
-            revision=item.get("revision", ""),
-            started_at=float(item["started_at"]),
-            rollback=bool(item.get("rollback", False)),
-            history=bool(item.get("history", False)),
-            finished_at=item.get("finished_at"),
-            outcome=Outcome(item["outcome"]),
-            failure_reason=item.get("failure_reason"),
-            commit_time=item.get("commit_time"),
-            commit_sha=item.get("commit_sha"),
-            traceparent=item.get("traceparent"),
-            redeployed=bool(item.get("redeployed", False)),
-            image_digests=set(item.get("image_digests", [])),
-        )
+    workloads = fields.get("workloads", [])
+    if not isinstance(workloads, list):
+        raise ValueError("workloads: expected a list")
+    for index, item in enumerate(workloads):
+        wd = _workload_from_dict(_Fields(item, f"workloads[{index}]."), key)
         wd.group = group
         group.workloads.append(wd)
     return group
+
+
+def _workload_from_dict(fields: _Fields, app: AppKey) -> WorkloadDeployment:
+    namespace, kind, name = fields.strings("key", 3)
+    return WorkloadDeployment(
+        key=WorkloadKey(namespace, kind, name),
+        workload=fields.string("workload"),
+        app=app,
+        version=fields.string("version"),
+        fingerprint=fields.string("fingerprint"),
+        revision=fields.string("revision", ""),
+        started_at=float(fields.time("started_at")),
+        rollback=fields.flag("rollback"),
+        history=fields.flag("history"),
+        finished_at=fields.optional_time("finished_at"),
+        outcome=fields.outcome("outcome"),
+        failure_reason=fields.optional_string("failure_reason"),
+        commit_time=fields.optional_time("commit_time"),
+        commit_sha=fields.optional_string("commit_sha"),
+        traceparent=fields.optional_string("traceparent"),
+        redeployed=fields.flag("redeployed"),
+        image_digests=set(fields.string_list("image_digests")),
+    )
+
+
+_MISSING = object()
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Fields:
+    """Typed reads of one record's fields; a missing optional field takes the default the
+    writer would have written, a wrong type is a ValueError naming the field."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ValueError(f"{where or 'record'}: expected an object")
+        self.data: dict[str, Any] = data
+        self.where = where
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.data.get(name, default)
+
+    def _wrong(self, name: str, expected: str) -> ValueError:
+        return ValueError(f"{self.where}{name}: expected {expected}")
+
+    def string(self, name: str, default: object = _MISSING) -> str:
+        value = self.data.get(name, default)
+        if not isinstance(value, str):
+            raise self._wrong(name, "a string")
+        return value
+
+    def optional_string(self, name: str) -> str | None:
+        value = self.data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise self._wrong(name, "a string or null")
+        return value
+
+    def strings(self, name: str, count: int) -> list[str]:
+        value = self.data.get(name)
+        if not (
+            isinstance(value, list)
+            and len(value) == count
+            and all(isinstance(v, str) for v in value)
+        ):
+            raise self._wrong(name, f"a list of {count} strings")
+        return value
+
+    def string_list(self, name: str) -> list[str]:
+        value = self.data.get(name, [])
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise self._wrong(name, "a list of strings")
+        return value
+
+    def flag(self, name: str) -> bool:
+        value = self.data.get(name, False)
+        if not isinstance(value, bool):
+            raise self._wrong(name, "true or false")
+        return value
+
+    def time(self, name: str) -> float:
+        value = self.data.get(name)
+        if not is_time(value):
+            raise self._wrong(name, "seconds since 1970, before 10000")
+        return value
+
+    def optional_time(self, name: str) -> float | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if not is_time(value):
+            raise self._wrong(name, "seconds since 1970, before 10000, or null")
+        return value
+
+    def outcome(self, name: str) -> Outcome:
+        value = self.data.get(name)
+        try:
+            return Outcome(value if isinstance(value, str) else "")
+        except ValueError:
+            raise self._wrong(name, "one of " + ", ".join(Outcome)) from None
+
+
+LATEST = 253402300799.0  # 9999-12-31T23:59:59Z: the last instant RFC 3339 (and a report) can write
+
+
+def is_time(value: object) -> TypeGuard[float]:
+    """Seconds since the epoch that the ledger can hold and a report can print."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= LATEST
+    )
