@@ -106,6 +106,7 @@ class Resume:
             return history, []
         # the state file already holds these revisions, with exact times and outcomes
         history = [h for h in history if not any(_same_rollout(p, h) for p in persisted)]
+        history = [h for h in history if not _restart_of_known(h, persisted)]
         in_flight = [p for p in persisted if p.outcome is Outcome.PROGRESSING]
         if history and any(p.fingerprint == history[-1].fingerprint for p in in_flight):
             history.pop()  # the rollout that was in flight when the last process stopped
@@ -229,6 +230,15 @@ def _newer_than(
         return [h for h in history if h.revision.isdigit() and int(h.revision) > top]
     latest = max(p.started_at for p in persisted)
     return [h for h in history if h.started_at > latest + SAME_START_S]
+
+
+def _restart_of_known(rebuilt: WorkloadDeployment, persisted: list[WorkloadDeployment]) -> bool:
+    """Whether a rebuilt revision only restarts the saved one right before it: the rebuild
+    tells restarts by the revision before, which the cluster may have pruned meanwhile."""
+    if not rebuilt.revision.isdigit():
+        return False
+    previous = str(int(rebuilt.revision) - 1)
+    return any(p.revision == previous and p.fingerprint == rebuilt.fingerprint for p in persisted)
 
 
 def _same_rollout(persisted: WorkloadDeployment, rebuilt: WorkloadDeployment) -> bool:

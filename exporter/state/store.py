@@ -64,10 +64,19 @@ class StateStore:
         self.path = Path(path)
         self.db = open_database(self.path)
         self.skipped_rows = 0  # unreadable rows skipped by the loads so far (each warned)
+        self.save_failures = 0  # saves that raised StateError (each retried in full)
+        self.saved_at: float | None = None  # model time of the last save that succeeded
         self._saved_revision: dict[AppKey, int] = {}
         self._saved_failures: dict[AppKey, str] | None = None
         self._saved_changes: _ChangesMark | None = None
         self._saved_alerts: dict[str, AppKey] | None = None
+
+    def counters(self) -> dict[str, float | None]:
+        return {
+            "save_failures": self.save_failures,
+            "skipped_rows": self.skipped_rows,
+            "saved_at": self.saved_at,
+        }
 
     # ------------------------------------------------------------------ load
 
@@ -131,6 +140,7 @@ class StateStore:
         write_alerts = alerts != self._saved_alerts
         if not (rows or write_failures or write_changes or write_alerts):
             self._saved_revision.update(revisions)
+            self.saved_at = now
             return 0
         try:
             self._write(
@@ -141,7 +151,9 @@ class StateStore:
                 alerts if write_alerts else None,
             )
         except DB_ERRORS as exc:
+            self.save_failures += 1
             raise StateError(f"state file {self.path}: save failed: {_one_line(exc)}") from exc
+        self.saved_at = now
         self._saved_revision.update(revisions)
         self._saved_failures = failures
         self._saved_changes = changes_mark
@@ -160,7 +172,8 @@ class StateStore:
                 continue
             revisions[key] = ledger.revision
             open_failure = model.failures.open.get(key)
-            for group in ledger.live_groups:
+            # history too: what the cluster keeps now, it may have pruned by the next start
+            for group in (*ledger.history_groups, *ledger.live_groups):
                 if group.outcome is Outcome.SUPERSEDED and not group.active_workloads:
                     continue
                 if not (

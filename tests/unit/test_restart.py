@@ -128,3 +128,42 @@ def test_state_file_from_a_newer_daylight_is_refused(tmp_path: Path) -> None:
     sqlite3.connect(db).execute("PRAGMA user_version=99")
     with pytest.raises(StateError, match="newer"):
         StateStore(db)
+
+
+def test_history_the_cluster_pruned_while_daylight_was_down_is_kept(tmp_path: Path) -> None:
+    """Started after the core scenario, Daylight rebuilds its history from the ReplicaSets
+    and saves it. While it is down the controller prunes the oldest ones
+    (``revisionHistoryLimit``); the restarted process still has every deployment."""
+    events = events_of(build_core_log(), tmp_path, "core.jsonl")
+    first_start, second_start = events[-1].time + 100, events[-1].time + 200
+    db = tmp_path / "state.db"
+    first = DoraModel()
+    store = StateStore(db)
+    store.restore_into(first, first_start)
+    for event in relist(events, first_start):
+        first.apply(event)
+    first.settle()
+    store.save(first, first_start, everything=True)
+    store.close()
+    expected = comparable(first, second_start)
+    assert len(expected["app_deployments"]) == 6 and all(
+        d["history"] for d in build_report(first, second_start)["app_deployments"]
+    )
+    listed = relist(events, second_start)
+    pruned = {"web-aaa1111111", "web-bbb2222222"}
+    kept = [e for e in listed if e.obj.metadata.name not in pruned]
+    assert len(kept) == len(listed) - 2
+    second = DoraModel()
+    restarted = StateStore(db)
+    restarted.restore_into(second, second_start)
+    for event in kept:
+        second.apply(event)
+    second.settle()
+    second.reconcile(second_start)
+    assert comparable(second, second_start) == expected
+    # without the state file the same listing has lost the pruned revisions
+    alone = DoraModel()
+    for event in kept:
+        alone.apply(event)
+    alone.settle()
+    assert len(build_report(alone, second_start)["app_deployments"]) < 6
