@@ -76,6 +76,7 @@ async def _serve_runtime(runtime: LiveRuntime, args: argparse.Namespace, mode: s
         supervisor=runtime.supervisor,
         traces=runtime.traces,
         checks=runtime.checks,
+        state=runtime.state,
     )
 
 

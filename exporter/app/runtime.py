@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from exporter.app.console import CommandError
 from exporter.app.guard import Supervisor
 from exporter.app.pipeline import Pipeline, settle_memory
 from exporter.evaluations.checks import KeptnChecks
@@ -25,7 +26,7 @@ from exporter.kube.informer import Informer
 from exporter.kube.scope import WatchScope, build_informers
 from exporter.model.engine import DoraModel
 from exporter.outputs.traces import TraceEmitter
-from exporter.state.store import StateStore
+from exporter.state.store import StateError, StateStore
 
 log = logging.getLogger("daylight")
 
@@ -69,6 +70,8 @@ class LiveRuntime:
     pipeline: Pipeline = field(init=False)
     invalid_log: InvalidInputLog = field(default_factory=InvalidInputLog)
     _client: ApiClient | None = None
+    _save_failing_since: float | None = None
+    _save_logged_at: float = 0.0
 
     def __post_init__(self) -> None:
         subscribers = [self.checks] if self.checks is not None else []
@@ -85,12 +88,15 @@ class LiveRuntime:
             self.build_informers()
         started = time.monotonic()
         if self.state is not None:
-            self.state.restore_into(self.model, self.clock())
+            try:
+                self.state.restore_into(self.model, self.clock())
+            except StateError as exc:  # damage found while loading: refuse, in one line
+                raise CommandError(" ".join(str(exc).split())) from None
         now = self.clock()
         total = await self.pipeline.sync(self.informers)
         if self.state is not None:
             self.model.reconcile(now)
-            self.state.save(self.model, now, everything=True)
+            self._save(now, everything=True)
         settle_memory()  # again: the state file's load and save left garbage
         log.info(
             "synced %d objects from %s in %.2fs: %d apps, %d workloads",
@@ -116,11 +122,28 @@ class LiveRuntime:
         self.model.advance(now)
         self.emit_traces()
         self.invalid_log.maybe_log(dict(self.model.stats.invalid), now)
-        if self.state is not None:
-            try:
-                self.state.save(self.model, now)
-            except Exception:  # a full disk must not stop the exporter
-                log.exception("state file %s: save failed", self.state.path)
+        self._save(now)
+
+    def _save(self, now: float, *, everything: bool = False) -> None:
+        """A failing save (a full disk) must not stop the exporter: the next one retries
+        everything. Logged when it starts failing, once a minute while it does, and when it
+        works again."""
+        if self.state is None:
+            return
+        try:
+            self.state.save(self.model, now, everything=everything)
+        except StateError as exc:
+            if self._save_failing_since is None or now - self._save_logged_at >= 60.0:
+                log.error("%s (retried every %.0fs; daylight_state_save_failures_total)",
+                          exc, self.save_interval_s)  # fmt: skip  # one call
+                self._save_logged_at = now
+            if self._save_failing_since is None:
+                self._save_failing_since = now
+            return
+        if self._save_failing_since is not None:
+            log.warning("state file %s saved again, after failing for %.0fs", self.state.path,
+                        now - self._save_failing_since)  # fmt: skip  # one call
+            self._save_failing_since = None
 
     def emit_traces(self) -> None:
         """Hand new trace facts to the emitter's thread; marked so they are never resent."""
@@ -149,6 +172,6 @@ class LiveRuntime:
             self.emit_traces()
             await asyncio.to_thread(self.traces.close, 5.0)
         if self.state is not None and self.started:
-            self.state.save(self.model, self.clock())
+            self._save(self.clock())
         if self._client is not None:
             await self._client.close()

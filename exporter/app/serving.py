@@ -112,6 +112,7 @@ async def serve_exporter(
     checks: KeptnChecks | None = None,
     intake: bool = True,
     clock: Callable[[], float] | None = None,
+    state: StateStore | None = None,
 ) -> web.AppRunner:
     """Serve /metrics, /healthz, /readyz, /api/v1/dora (and the POST intake) on --listen."""
     renderer = MetricsRenderer(
@@ -128,6 +129,8 @@ async def serve_exporter(
         collectors.append(selfmetrics.Checks(checks.stats, evaluations=checks.evaluations_enabled))
     if supervisor is not None:
         collectors.append(SupervisorCollector(supervisor))
+    if state is not None:
+        collectors.append(selfmetrics.StateFile(state.counters))
     extra = {} if clock is None else {"clock": clock}
     api = HttpApi(
         model,

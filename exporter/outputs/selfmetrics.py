@@ -233,6 +233,34 @@ class TraceExport(SourceCollector):
         return set(families)
 
 
+class StateFile(SourceCollector):
+    """The state file, when one is configured: a save that keeps failing loses nothing yet
+    (each retry writes everything), but a restart would."""
+
+    FAMILIES = (
+        counter("daylight_state_save_failures", "State file saves that failed (retried whole)."),
+        counter("daylight_state_skipped_rows", "Unreadable state file rows skipped at load."),
+        gauge(
+            "daylight_state_last_save_timestamp_seconds",
+            "When the state file was last saved successfully.",
+        ),
+    )
+
+    def __init__(self, read: Callable[[], Mapping[str, float | None]]) -> None:
+        self.read = read
+
+    def fill(self, families: Mapping[str, CounterMetricFamily | GaugeMetricFamily]) -> set[str]:
+        values = self.read()
+        families["daylight_state_save_failures"].add_metric([], values.get("save_failures") or 0)
+        families["daylight_state_skipped_rows"].add_metric([], values.get("skipped_rows") or 0)
+        shown = {"daylight_state_save_failures", "daylight_state_skipped_rows"}
+        saved_at = values.get("saved_at")
+        if saved_at is not None:
+            families["daylight_state_last_save_timestamp_seconds"].add_metric([], saved_at)
+            shown.add("daylight_state_last_save_timestamp_seconds")
+        return shown
+
+
 class Observed(SourceCollector):
     """Template changes the model saw that are not what they look like."""
 

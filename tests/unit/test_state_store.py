@@ -3,6 +3,7 @@ skipped, counted row, never a traceback; and every change is saved (design §3 "
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -243,7 +244,7 @@ def read_only(path: Path) -> Iterator[None]:
         return
     chattr = shutil.which("chattr")
     if chattr is None or subprocess.run([chattr, "+i", str(path)], check=False).returncode:
-        pytest.skip("cannot make a file read-only for root here (no chattr +i)")
+        pytest.fail("cannot make a file read-only for root here (no chattr +i): install e2fsprogs")
     try:
         yield
     finally:
@@ -366,3 +367,57 @@ def test_a_missing_state_file_is_created_without_a_warning(
     with caplog.at_level(logging.INFO, "daylight.state"):
         StateStore(tmp_path / "new" / "state.db").close()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# ------------------------------------------------------------- the running exporter's side
+
+
+def test_a_full_disk_is_logged_counted_and_retried_by_the_running_exporter(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The clock task's save fails for a while: one error line (not one a second), the
+    failures counted on /metrics, and when space is back everything is written."""
+    from exporter.app.runtime import LiveRuntime
+    from exporter.kube.config import ClusterAccess
+    from exporter.outputs.selfmetrics import StateFile, build_registry, render_self
+
+    db = tmp_path / "state.db"
+    store = StateStore(db)
+    pages = int(store.db.execute("PRAGMA page_count").fetchone()[0])
+    store.db.execute(f"PRAGMA max_page_count={pages}")
+    model = DoraModel()
+    for n in range(2000):
+        model.apply_change(Change(f"{n:07x}", 1.0e9 + n, version="x" * 200), 1.0e9 + n)
+    runtime = LiveRuntime(ClusterAccess.plain("http://127.0.0.1:1"), model, state=store)
+    with caplog.at_level(logging.WARNING, "daylight"):
+        for second in range(30):
+            runtime.tick(1.0e9 + 2000 + second)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "full" in errors[0].getMessage() and not errors[0].exc_info
+    exposition = render_self(build_registry([StateFile(store.counters)], process=False))
+    assert b"daylight_state_save_failures_total 30.0" in exposition
+    assert b"daylight_state_last_save_timestamp_seconds" not in exposition
+    store.db.execute(f"PRAGMA max_page_count={pages * 1000}")
+    runtime.tick(1.0e9 + 2030)
+    assert len(rows(db, "changes")) == 2000
+    assert any("saved again" in r.getMessage() for r in caplog.records)
+    exposition = render_self(build_registry([StateFile(store.counters)], process=False))
+    assert b"daylight_state_last_save_timestamp_seconds 1.00000203e+09" in exposition
+    store.close()
+
+
+def test_a_state_file_failing_to_load_stops_run_with_one_line(tmp_path: Path) -> None:
+    """Damage found while loading (not at open) refuses the start like damage at open does."""
+    from exporter.app.console import CommandError
+    from exporter.app.runtime import LiveRuntime
+    from exporter.kube.config import ClusterAccess
+
+    class Unloadable(StateStore):
+        def restore_into(self, model: DoraModel, now: float) -> int:
+            raise StateError(f"state file {self.path} unusable: it is damaged (test)")
+
+    runtime = LiveRuntime(
+        ClusterAccess.plain("http://127.0.0.1:1"), DoraModel(), state=Unloadable(tmp_path / "s.db")
+    )
+    with pytest.raises(CommandError, match="unusable: it is damaged"):
+        asyncio.run(runtime.start())
