@@ -398,6 +398,7 @@ def test_exporter_defaults(rendered: dict[str, list[dict[str, Any]]]) -> None:
     assert chart.container_env(deploy) == {
         "DAYLIGHT_LISTEN": "0.0.0.0:9400",
         "DAYLIGHT_MAX_APPS": "5000",
+        "DAYLIGHT_MAX_SERIES": "40000",
         "DAYLIGHT_DEFAULT_ENVIRONMENT": "production",
         "DAYLIGHT_APP_GROUPING_WINDOW": "30s",
         "DAYLIGHT_ROLLOUT_TIMEOUT": "15m",

@@ -398,6 +398,21 @@ def per_app(metric: str, selector: str, also: str = "") -> str:
     return f"max by ({by}) ({metric}{{{selector}}})"
 
 
+def history_complete_since(selector: str) -> str:
+    """Per app, when its history is complete from (ms, for a date unit); 0 for apps whose
+    history reaches back as far as any window (design §3): they publish no such series."""
+    since = per_app("dora_history_complete_since_timestamp_seconds", selector)
+    return f"({since} * 1000) or on ({APP_KEY}) ({per_app('dora_app_info', selector)} * 0)"
+
+
+HISTORY_STEPS: list[tuple[float | None, str]] = [(None, "green"), (1, "orange")]
+HISTORY_COMPLETE_HELP = (
+    "When the cluster pruned old revisions (revisionHistoryLimit) and no state file reaches "
+    "further back, the app's history is complete only from this time: windows starting "
+    'earlier under-count. "complete": every window is fully known.'
+)
+
+
 def median_app(metric: str, selector: str) -> str:
     return f"quantile(0.5, {per_app(metric, selector)})"
 
@@ -455,17 +470,21 @@ def ranking_table() -> table.Panel:
         ("E", per_app("dora_rework_rate", window), "Rework rate"),
         ("F", per_app("dora_lead_time_coverage_ratio", window), "Lead time coverage"),
     ]
+    history = ("K", history_complete_since(F), "History complete since")
     level_columns = [(chr(ord("G") + i), k) for i, k in enumerate(KEYS[:4])]
     for ref, key in level_columns:
         assert key.level_key is not None
         expr = per_app("dora_performance_level", f'{F}, key="{key.level_key}"')
         columns.append((ref, expr, f"{key.title} (level, 30d)"))
+    columns.append(history)
     panel = (
         table.Panel()
         .title("Apps ranked by deployment frequency ($window)")
         .description(
             "One row per app: the DORA keys over the selected window and the DORA level of each "
-            "key over 30 days. Click an app for its own dashboard."
+            "key over 30 days; an orange date says the app's history is complete only from "
+            "then, so a window starting earlier under-counts. Click an app for its own "
+            "dashboard."
         )
         .datasource(DS)
         .span(24)
@@ -519,6 +538,18 @@ def ranking_table() -> table.Panel:
                     "mode": "absolute",
                     "steps": [{"value": v, "color": c} for v, c in COVERAGE.steps],
                 },
+            ),
+        ],
+    )
+    panel = panel.override_by_name(
+        history[2],
+        [
+            prop("unit", "dateTimeAsIso"),
+            prop("mappings", [{"type": "value", "options": {"0": {"text": "complete"}}}]),
+            prop("custom.cellOptions", {"type": "color-text"}),
+            prop(
+                "thresholds",
+                {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in HISTORY_STEPS]},
             ),
         ],
     )
@@ -871,7 +902,21 @@ def application() -> dash.Dashboard:
             mappings=level_mappings(),
             steps=LEVEL_STEPS,
             text_mode=cm.BigValueTextMode.VALUE_AND_NAME,
-            w=12,
+            w=8,
+        )
+    )
+    d = d.with_panel(
+        stat_panel(
+            "History complete since",
+            HISTORY_COMPLETE_HELP,
+            q(history_complete_since(F), instant=True),
+            unit="dateTimeAsIso",
+            steps=HISTORY_STEPS,
+            mappings=[
+                dm.ValueMap(
+                    options={"0": dm.ValueMappingResult(text="complete", color="green", index=0)}
+                )
+            ],
         )
     )
     for key in (KEYS[3], KEYS[4], COVERAGE):

@@ -181,6 +181,8 @@ spec:
           value: {{ printf "0.0.0.0:%d" (int .Values.exporter.port) | quote }}
         - name: DAYLIGHT_MAX_APPS
           value: {{ .Values.config.maxApps | int | toString | quote }}
+        - name: DAYLIGHT_MAX_SERIES
+          value: {{ .Values.config.maxSeries | int | toString | quote }}
         {{- include "daylight.commonEnv" . | trim | nindent 8 }}
         {{- if .Values.stateFile.enabled }}
         - name: DAYLIGHT_STATE_FILE
