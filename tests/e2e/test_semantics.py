@@ -9,8 +9,11 @@ exactly as a user does it:
    pod template: the new deployment redeploys a commit, so it has no lead time, is out of the
    coverage denominator and is counted in ``daylight_redeployed_commits_total``;
 3. a scale-up whose new pods wait for a node (a held-back node pool, the new node added by
-   hand as a cluster autoscaler would) is not degradation; a node drained of half the app's
-   pods with nowhere to put them is, and the app is restored when the node comes back;
+   hand as a cluster autoscaler would) is not degradation, nor is one back to the deployed
+   size after a scale-down; a node drained of half the app's pods with nowhere to put them
+   is, also when those pods came with a completed scale-up, and pods lost while a scale-up
+   waits are degraded only --degraded-after after the loss; the app is restored when the
+   node comes back;
 4. ``kubectl rollout pause``, two edits, ``kubectl rollout resume``: one deployment, started
    at the resume, whose duration leaves out the time it sat paused.
 
@@ -323,45 +326,74 @@ def scale_up_waiting_for_a_node(exp: Exporter, cp: ControlPlane) -> None:
     Deployment is not Available for well past --degraded-after, until a node is added. The
     capacity the deployment completed with never went away: no failed change."""
     space = KubeNamespace(cp, "scaleup")
-    ns = space.name
-    labels = {"namespace": ns, "app": "web"}
-    pool = Pool(cp, ns)
+    pool = Pool(cp, space.name)
     try:
         pool.add(pods=2)
         space.apply(pool.place(deployment("web", f"{REGISTRY}/web:1.0.0", replicas=2)))
         space.rollout_status("deployment/web")
-        (shipped,) = wait_settled(exp, ns, 1)
-
-        space.kubectl("scale", "deployment/web", "--replicas=4")
-        scaled_at = time.time()
-        since = cp.wait_until("web not Available", lambda: unavailable_since(space, "web"), 30)
-        while time.time() < scaled_at + SCALE_WAIT:
-            assert exp.sample("dora_failure_active", **labels) == 0, "a scale-up degraded"
-            time.sleep(1.0)
-        waiting = [p for p in pods(space, "web") if not ready(p)]
-        assert len(waiting) == 2 and all(map(unschedulable, waiting)), waiting
-        still = unavailable_since(space, "web")
-        assert still == since, "the Deployment became Available without its new pods"
-        assert time.time() - since >= 2 * DEGRADED_AFTER
-
-        pool.add(pods=2)  # the autoscaler's new node
-        space.rollout_status("deployment/web")
-        assert len([p for p in pods(space, "web") if ready(p)]) == 4
-        available = condition(space, "web", "Available")
-        assert available is not None and available["status"] == "True"
-
-        (after,) = exp.app_deployments(ns)
-        assert after["started_at"] == shipped["started_at"]
-        assert after["outcome"] == "succeeded", after
-        assert after["failure_reasons"] == [] and after["restored_at"] is None, after
-        metrics = exp.metrics()
-        assert value(metrics, "dora_failure_active", **labels) == 0
-        assert [s for s in select(metrics, "dora_change_failures_total", **labels) if s[1]] == []
-        assert value(metrics, "dora_change_failure_rate", window="1d", **labels) == 0
-        assert value(metrics, "dora_app_deployments_total", outcome="succeeded", **labels) == 1
-        assert app_summary(exp, ns, "web")["failed_changes"] == 0
+        (shipped,) = wait_settled(exp, space.name, 1)
+        scaled_up_without_failing(exp, cp, space, pool, shipped)
     finally:
         pool.delete(space)
+
+
+def scale_up_after_a_scale_down(exp: Exporter, cp: ControlPlane) -> None:
+    """Deployed with four pods, scaled down to two (another workload takes the room), then
+    back up to four that wait for a node: two pods were the capacity, so the wait for the
+    deployed size again is no loss either."""
+    space = KubeNamespace(cp, "downup")
+    pool = Pool(cp, space.name)
+    try:
+        pool.add(pods=4)
+        space.apply(pool.place(deployment("web", f"{REGISTRY}/web:1.0.0", replicas=4)))
+        space.rollout_status("deployment/web")
+        (shipped,) = wait_settled(exp, space.name, 1)
+        space.kubectl("scale", "deployment/web", "--replicas=2")
+        space.rollout_status("deployment/web")
+        cp.wait_until("two web pods", lambda: len(pods(space, "web")) == 2, 30)
+        space.apply(pool.place(deployment("other", f"{REGISTRY}/other:1.0.0", replicas=2)))
+        space.rollout_status("deployment/other")
+        scaled_up_without_failing(exp, cp, space, pool, shipped)
+    finally:
+        pool.delete(space)
+
+
+def scaled_up_without_failing(
+    exp: Exporter, cp: ControlPlane, space: KubeNamespace, pool: Pool, shipped: dict[str, Any]
+) -> None:
+    """kubectl scale web to four with room for two more pods short: two wait unschedulable,
+    the Deployment not Available, for well past --degraded-after; then a node is added. The
+    deployment ``shipped`` never becomes a failed change."""
+    ns = space.name
+    labels = {"namespace": ns, "app": "web"}
+    space.kubectl("scale", "deployment/web", "--replicas=4")
+    scaled_at = time.time()
+    since = cp.wait_until("web not Available", lambda: unavailable_since(space, "web"), 30)
+    while time.time() < scaled_at + SCALE_WAIT:
+        assert exp.sample("dora_failure_active", **labels) == 0, "a scale-up degraded"
+        time.sleep(1.0)
+    waiting = [p for p in pods(space, "web") if not ready(p)]
+    assert len(waiting) == 2 and all(map(unschedulable, waiting)), waiting
+    still = unavailable_since(space, "web")
+    assert still == since, "the Deployment became Available without its new pods"
+    assert time.time() - since >= 2 * DEGRADED_AFTER
+
+    pool.add(pods=2)  # the autoscaler's new node
+    space.rollout_status("deployment/web")
+    assert len([p for p in pods(space, "web") if ready(p)]) == 4
+    available = condition(space, "web", "Available")
+    assert available is not None and available["status"] == "True"
+
+    (after,) = [d for d in exp.app_deployments(ns) if d["app"] == "web"]
+    assert after["started_at"] == shipped["started_at"]
+    assert after["outcome"] == "succeeded", after
+    assert after["failure_reasons"] == [] and after["restored_at"] is None, after
+    metrics = exp.metrics()
+    assert value(metrics, "dora_failure_active", **labels) == 0
+    assert [s for s in select(metrics, "dora_change_failures_total", **labels) if s[1]] == []
+    assert value(metrics, "dora_change_failure_rate", window="1d", **labels) == 0
+    assert value(metrics, "dora_app_deployments_total", outcome="succeeded", **labels) == 1
+    assert app_summary(exp, ns, "web")["failed_changes"] == 0
 
 
 def node_loses_half_the_pods(exp: Exporter, cp: ControlPlane) -> None:
@@ -369,58 +401,135 @@ def node_loses_half_the_pods(exp: Exporter, cp: ControlPlane) -> None:
     replacements have nowhere to go. Lost capacity for longer than --degraded-after is a
     failed change (degraded); kubectl uncordon brings the capacity back and restores it."""
     space = KubeNamespace(cp, "nodeloss")
-    ns = space.name
-    labels = {"namespace": ns, "app": "web"}
-    pool = Pool(cp, ns)
+    pool = Pool(cp, space.name)
     try:
         pool.add(pods=2)
         pool.add(pods=2)
         space.apply(pool.place(deployment("web", f"{REGISTRY}/web:1.0.0", replicas=4)))
         space.rollout_status("deployment/web")
-        (shipped,) = wait_settled(exp, ns, 1)
-        node = pool.nodes[0]
-        on_node = [p for p in pods(space, "web") if p["spec"].get("nodeName") == node]
-        assert len(on_node) == 2, "the two nodes do not hold two pods each"
-
-        cp.kubectl("drain", node, "--ignore-daemonsets", "--timeout=60s", timeout=90)
-        since = cp.wait_until("web not Available", lambda: unavailable_since(space, "web"), 30)
-        deadline = time.monotonic() + 60
-        while exp.sample("dora_failure_active", **labels) != 1:
-            assert time.monotonic() < deadline, "the lost capacity was never a failure"
-            time.sleep(0.25)
-        noticed = time.time()
-        # not before --degraded-after (the condition's time counts whole seconds)
-        assert noticed - since >= DEGRADED_AFTER - 1, (since, noticed)
-        waiting = [p for p in pods(space, "web") if not ready(p)]
-        assert len(waiting) == 2 and all(map(unschedulable, waiting)), waiting
-        (failed,) = exp.app_deployments(ns)
-        assert failed["failure_reasons"] == ["degraded"], failed
-        assert failed["outcome"] == "succeeded" and failed["restored_at"] is None, failed
-        metrics = exp.metrics()
-        assert value(metrics, "dora_change_failures_total", reason="degraded", **labels) == 1
-
-        back_from = time.time()
-        cp.kubectl("uncordon", node)
-        space.rollout_status("deployment/web")
-        back_to = time.time()
-        exp.wait_for(lambda: exp.sample("dora_failure_active", **labels) == 0, 30, "restored")
-        (restored,) = exp.app_deployments(ns)
+        (shipped,) = wait_settled(exp, space.name, 1)
+        node = holding(space, pool, 2)
+        drained_until_degraded(exp, cp, space, node, waiting=2)
+        restored = uncordoned_until_restored(exp, cp, space, node, back=4)
         assert restored["started_at"] == shipped["started_at"]
-        assert restored["failure_reasons"] == ["degraded"], restored
-        at = seconds(restored["restored_at"])
-        assert back_from - TOLERANCE <= at <= back_to + TOLERANCE, (back_from, back_to, restored)
-        # it completed before it failed: time to restore runs from its finish
-        ttr = restored["time_to_restore_seconds"]
-        assert ttr == pytest.approx(at - seconds(restored["finished_at"]), abs=0.01), restored
-        assert ttr > DEGRADED_AFTER
-        metrics = exp.metrics()
-        assert value(metrics, "dora_time_to_restore_seconds_count", **labels) == 1
-        assert value(metrics, "dora_rework_deployments_total", **labels) == 0
-        assert value(metrics, "dora_app_deployments_total", outcome="succeeded", **labels) == 1
-        assert value(metrics, "dora_change_failure_rate", window="1d", **labels) == 1
-        assert value(metrics, "dora_failure_active", **labels) == 0
     finally:
         pool.delete(space)
+
+
+def node_loses_half_the_pods_after_a_scale_up(exp: Exporter, cp: ControlPlane) -> None:
+    """Deployed with two pods, scaled to four that wait for a second node, which comes: the
+    four are the capacity now, and a node drained of half of them is degradation."""
+    space = KubeNamespace(cp, "uploss")
+    pool = Pool(cp, space.name)
+    try:
+        pool.add(pods=2)
+        space.apply(pool.place(deployment("web", f"{REGISTRY}/web:1.0.0", replicas=2)))
+        space.rollout_status("deployment/web")
+        (shipped,) = wait_settled(exp, space.name, 1)
+        space.kubectl("scale", "deployment/web", "--replicas=4")
+        cp.wait_until("web not Available", lambda: unavailable_since(space, "web"), 30)
+        pool.add(pods=2)
+        space.rollout_status("deployment/web")
+        assert len([p for p in pods(space, "web") if ready(p)]) == 4
+        node = holding(space, pool, 2)
+        drained_until_degraded(exp, cp, space, node, waiting=2)
+        restored = uncordoned_until_restored(exp, cp, space, node, back=4)
+        assert restored["started_at"] == shipped["started_at"]
+    finally:
+        pool.delete(space)
+
+
+def pods_lost_while_a_scale_up_waits(exp: Exporter, cp: ControlPlane) -> None:
+    """Four pods on two full nodes, scaled to six: two wait, the Deployment is not Available,
+    and that is no loss. Past --degraded-after a node is drained: degraded, but only
+    --degraded-after after the pods were lost, not at once (the Available condition turned
+    for the scale-up); restored when the four are back, the scale-up still waiting."""
+    space = KubeNamespace(cp, "lossup")
+    pool = Pool(cp, space.name)
+    labels = {"namespace": space.name, "app": "web"}
+    try:
+        pool.add(pods=2)
+        pool.add(pods=2)
+        space.apply(pool.place(deployment("web", f"{REGISTRY}/web:1.0.0", replicas=4)))
+        space.rollout_status("deployment/web")
+        (shipped,) = wait_settled(exp, space.name, 1)
+        space.kubectl("scale", "deployment/web", "--replicas=6")
+        since = cp.wait_until("web not Available", lambda: unavailable_since(space, "web"), 30)
+        while time.time() < since + 1.5 * DEGRADED_AFTER:
+            assert exp.sample("dora_failure_active", **labels) == 0, "a scale-up degraded"
+            time.sleep(1.0)
+        node = holding(space, pool, 2)
+        drained_until_degraded(exp, cp, space, node, waiting=4)
+        assert unavailable_since(space, "web") == since, "Available turned with the drain"
+        restored = uncordoned_until_restored(exp, cp, space, node, back=4)
+        assert restored["started_at"] == shipped["started_at"]
+        assert len([p for p in pods(space, "web") if not ready(p)]) == 2  # still waiting
+    finally:
+        pool.delete(space)
+
+
+def holding(space: KubeNamespace, pool: Pool, count: int) -> str:
+    """The pool's first node, which holds ``count`` of the app's pods."""
+    node = pool.nodes[0]
+    on_node = [p for p in pods(space, "web") if p["spec"].get("nodeName") == node]
+    assert len(on_node) == count, f"{node} holds {len(on_node)} pods, not {count}"
+    return node
+
+
+def drained_until_degraded(
+    exp: Exporter, cp: ControlPlane, space: KubeNamespace, node: str, waiting: int
+) -> dict[str, Any]:
+    """kubectl drain ``node``: its pods' replacements (``waiting`` pods in all) are
+    unschedulable, and the deployment is a failed change, degraded, no sooner than
+    --degraded-after after the drain began."""
+    ns = space.name
+    labels = {"namespace": ns, "app": "web"}
+    drained_from = time.time()
+    cp.kubectl("drain", node, "--ignore-daemonsets", "--timeout=60s", timeout=90)
+    deadline = time.monotonic() + 60
+    while exp.sample("dora_failure_active", **labels) != 1:
+        assert time.monotonic() < deadline, "the lost capacity was never a failure"
+        time.sleep(0.25)
+    noticed = time.time()
+    assert noticed - drained_from >= DEGRADED_AFTER - 0.5, "degraded before --degraded-after"
+    pending = [p for p in pods(space, "web") if not ready(p)]
+    assert len(pending) == waiting and all(map(unschedulable, pending)), pending
+    (failed,) = exp.app_deployments(ns)
+    assert failed["failure_reasons"] == ["degraded"], failed
+    assert failed["outcome"] == "succeeded" and failed["restored_at"] is None, failed
+    metrics = exp.metrics()
+    assert value(metrics, "dora_change_failures_total", reason="degraded", **labels) == 1
+    return failed
+
+
+def uncordoned_until_restored(
+    exp: Exporter, cp: ControlPlane, space: KubeNamespace, node: str, back: int
+) -> dict[str, Any]:
+    """kubectl uncordon ``node``: once ``back`` pods are ready again the failure is restored;
+    the deployment had completed, so its time to restore runs from its finish."""
+    ns = space.name
+    labels = {"namespace": ns, "app": "web"}
+    back_from = time.time()
+    cp.kubectl("uncordon", node)
+    cp.wait_until(
+        f"{back} web pods ready", lambda: len([p for p in pods(space, "web") if ready(p)]) >= back
+    )
+    back_to = time.time()
+    exp.wait_for(lambda: exp.sample("dora_failure_active", **labels) == 0, 30, "restored")
+    (restored,) = exp.app_deployments(ns)
+    assert restored["failure_reasons"] == ["degraded"], restored
+    at = seconds(restored["restored_at"])
+    assert back_from - TOLERANCE <= at <= back_to + TOLERANCE, (back_from, back_to, restored)
+    ttr = restored["time_to_restore_seconds"]
+    assert ttr == pytest.approx(at - seconds(restored["finished_at"]), abs=0.01), restored
+    assert ttr > DEGRADED_AFTER
+    metrics = exp.metrics()
+    assert value(metrics, "dora_time_to_restore_seconds_count", **labels) == 1
+    assert value(metrics, "dora_rework_deployments_total", **labels) == 0
+    assert value(metrics, "dora_app_deployments_total", outcome="succeeded", **labels) == 1
+    assert value(metrics, "dora_change_failure_rate", window="1d", **labels) == 1
+    assert value(metrics, "dora_failure_active", **labels) == 0
+    return restored
 
 
 # ------------------------------------------------------------------- 4. paused rollout
@@ -490,7 +599,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     rollout_that_never_completed,
     redeployed_commit,
     scale_up_waiting_for_a_node,
+    scale_up_after_a_scale_down,
     node_loses_half_the_pods,
+    node_loses_half_the_pods_after_a_scale_up,
+    pods_lost_while_a_scale_up_waits,
     paused_rollout,
 )
 
@@ -552,9 +664,24 @@ def test_scale_up_waiting_for_a_node(scenarios: Scenarios) -> None:
     scenarios.outcome(scale_up_waiting_for_a_node)
 
 
+def test_scale_up_after_a_scale_down(scenarios: Scenarios) -> None:
+    """Item 3a: nor is a scale-up back to the deployed size after a scale-down."""
+    scenarios.outcome(scale_up_after_a_scale_down)
+
+
 def test_node_loses_half_the_pods(scenarios: Scenarios) -> None:
     """Item 3b: a node losing half the app's pods past --degraded-after is one, restored."""
     scenarios.outcome(node_loses_half_the_pods)
+
+
+def test_node_loses_half_the_pods_after_a_scale_up(scenarios: Scenarios) -> None:
+    """Item 3b: also when the pods it loses came with a scale-up that completed."""
+    scenarios.outcome(node_loses_half_the_pods_after_a_scale_up)
+
+
+def test_pods_lost_while_a_scale_up_waits(scenarios: Scenarios) -> None:
+    """Item 3b: pods lost during a waiting scale-up degrade only --degraded-after later."""
+    scenarios.outcome(pods_lost_while_a_scale_up_waits)
 
 
 def test_paused_rollout(scenarios: Scenarios) -> None:
