@@ -1,8 +1,8 @@
 """Health after a deployment (design §3): degradation and crash loops, and the image digests
 pods reveal (a CI change may match a deployment by digest).
 
-A workload unavailable for longer than ``--degraded-after`` outside a rollout makes its
-current deployment a failed change (``degraded``); a pod of the deployed revision in
+A workload that lost capacity for longer than ``--degraded-after`` outside a rollout makes
+its current deployment a failed change (``degraded``); a pod of the deployed revision in
 CrashLoopBackOff or restarting 3+ times makes it one at once (``crashloop``). Both signals
 close when the condition clears, which may restore the app.
 """
@@ -44,7 +44,9 @@ class Health:
 
     def check(self, tracked: TrackedWorkload, workload: Workload, now: float) -> None:
         """Degraded: capacity lost for longer than --degraded-after outside a rollout."""
-        if not rollout_status.capacity_lost(workload, tracked.desired_at_completion):
+        if not rollout_status.capacity_lost(workload, tracked.full_capacity):
+            if rollout_status.full(workload):  # a scale completed: its capacity counts now
+                tracked.full_capacity = rollout_status.scheduled(workload)
             if tracked.unavailable_since is not None:
                 tracked.unavailable_since = None
                 app = tracked.info_app
@@ -54,9 +56,12 @@ class Health:
                     self.failures.restore_if_healthy(app, now)
             return
         if tracked.unavailable_since is None:
-            # the condition knows when it turned, even if we were not watching then
-            since = parse_rfc3339(rollout_status.unavailable_since(workload)) or now
-            since = min(since, now)
+            # the condition knows when it turned, even if we were not watching then; below
+            # the desired count (a scale-up waiting) it turned for that, not for this loss
+            floor = rollout_status.capacity_floor(workload, tracked.full_capacity)
+            dated = floor >= rollout_status.scheduled(workload)
+            condition = rollout_status.unavailable_since(workload) if dated else None
+            since = min(parse_rfc3339(condition) or now, now)
             tracked.unavailable_since = since
             self.timers.schedule(since + self.degraded_after_s, DegradationDue(tracked.uid, since))
 

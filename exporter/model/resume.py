@@ -215,7 +215,7 @@ def _signal_ended(signal: Signal, tracked: TrackedWorkload) -> bool:
         return not tracked.crashing
     if signal.kind is SignalKind.DEGRADED:
         return tracked.last is not None and not rollout_status.capacity_lost(
-            tracked.last, tracked.desired_at_completion
+            tracked.last, tracked.full_capacity
         )
     return False
 

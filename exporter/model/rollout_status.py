@@ -86,12 +86,33 @@ def scheduled(workload: Workload) -> int:
     return desired_replicas(workload)
 
 
-def capacity_lost(workload: Workload, at_completion: int | None) -> bool:
-    """Degradation (design §3): capacity that was there went away. The floor is
-    min(desired now, desired when the deployment completed), so a scale-up whose new pods
-    are not ready yet is not a loss; Deployments may lose ``maxUnavailable`` of it."""
+def capacity_floor(workload: Workload, had: int | None) -> int:
+    """The capacity degradation is measured against (design §3): min(desired now, the pods
+    the workload last had in full). A scale-up whose new pods are not ready yet adds
+    nothing to it until they are; a scale-down lowers it."""
     desired = scheduled(workload)
-    floor = desired if at_completion is None else min(desired, at_completion)
+    return desired if had is None else min(desired, had)
+
+
+def full(workload: Workload) -> bool:
+    """Every pod it wants now is there (Deployments: available; others: ready)."""
+    if not _observed(workload):
+        return False
+    status = workload.status
+    if workload.kind == DEPLOYMENT:
+        return status.available_replicas >= desired_replicas(workload)
+    if workload.kind == STATEFULSET:
+        return status.ready_replicas >= desired_replicas(workload)
+    if workload.kind == DAEMONSET:
+        return status.number_ready >= status.desired_number_scheduled
+    return False
+
+
+def capacity_lost(workload: Workload, had: int | None) -> bool:
+    """Degradation (design §3): capacity that was there went away, fewer pods than
+    :func:`capacity_floor`; Deployments may lose ``maxUnavailable`` of it."""
+    desired = scheduled(workload)
+    floor = capacity_floor(workload, had)
     status = workload.status
     if workload.kind == DEPLOYMENT:
         return status.available_replicas < floor - max_unavailable(workload, desired)
@@ -128,7 +149,9 @@ def _scaled(value: int | str | None, total: int, default: str, round_up: bool) -
 
 
 def unavailable_since(workload: Workload) -> str | None:
-    """When a Deployment's ``Available`` condition last turned (other kinds: unknown)."""
+    """When a Deployment's ``Available`` condition last turned (other kinds: unknown). It
+    dates lost capacity only when the floor is the desired count: during a scale-up it
+    turned when the new pods were asked for, not when pods were lost."""
     condition = _condition(workload, "Available")
     if condition is None or condition.status != "False":
         return None

@@ -190,7 +190,7 @@ class Rollouts:
         tracked.deployed.add(wd.fingerprint)
         tracked.ship(wd)
         if tracked.last is not None:
-            tracked.desired_at_completion = rollout_status.scheduled(tracked.last)
+            tracked.full_capacity = rollout_status.scheduled(tracked.last)
         tracked.current = tracked.last_finished = wd
         tracked.active = None
         self.set_current(tracked, wd)

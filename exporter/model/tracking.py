@@ -136,7 +136,7 @@ class WorkloadTracking:
             if hint is not None and hint >= last.started_at:
                 last.finished_at = hint
             tracked.current = tracked.last_finished = last
-            tracked.desired_at_completion = rollout_status.scheduled(workload)
+            tracked.full_capacity = rollout_status.scheduled(workload)
             self.rollouts.set_current(tracked, last)
         else:
             tracked.deployed.add(fp)  # deployed before we saw it, revision history lost

@@ -35,7 +35,8 @@ class TrackedWorkload:
     crashing: set[str] = field(default_factory=set)
     stale_revision: str | None = None
     shipped: set[str] = field(default_factory=set)  # commits this workload has deployed
-    desired_at_completion: int | None = None  # pods wanted when the current one completed
+    # pods it last had in full: when the current deployment completed, or after a scale since
+    full_capacity: int | None = None
     resume_pending: bool = False  # a paused Deployment's template was edited
 
     def ship(self, wd: WorkloadDeployment) -> None:
