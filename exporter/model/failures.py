@@ -108,7 +108,7 @@ class FailureTracker:
                 if not deployment.history:
                     self.stats.app(deployment.app).change_failures[reason] += 1
             self.facts.add(FailureOpened(deployment, reason, at))
-        if signal is not None and not deployment.history:
+        if signal is not None:  # a live signal, also on a revision found at start-up
             failure = self.open.get(deployment.app)
             if failure is None:
                 failure = self.open[deployment.app] = OpenFailure(deployment.app, at)

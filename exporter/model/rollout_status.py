@@ -51,6 +51,29 @@ def rollout_complete(workload: Workload) -> bool:
     return False
 
 
+def rolled_out(workload: Workload) -> bool:
+    """At first sight: the current revision finished rolling out, even if a scale-up is
+    still waiting for pods (which :func:`rollout_complete`, like ``kubectl rollout status``,
+    cannot tell from a rollout): the Deployment controller keeps ``NewReplicaSetAvailable``
+    through a scale, a StatefulSet's current revision is its update revision."""
+    if rollout_complete(workload):
+        return True
+    if not _observed(workload):
+        return False
+    status = workload.status
+    if workload.kind == DEPLOYMENT:
+        progressing = _condition(workload, "Progressing")
+        return (
+            progressing is not None
+            and progressing.status == "True"
+            and progressing.reason == "NewReplicaSetAvailable"
+            and status.replicas == status.updated_replicas
+        )
+    if workload.kind == STATEFULSET:
+        return bool(status.update_revision) and status.current_revision == status.update_revision
+    return False
+
+
 def _condition(workload: Workload, kind: str) -> Condition | None:
     return next((c for c in workload.status.conditions if c.type == kind), None)
 
@@ -106,6 +129,19 @@ def full(workload: Workload) -> bool:
     if workload.kind == DAEMONSET:
         return status.number_ready >= status.desired_number_scheduled
     return False
+
+
+def capacity_now(workload: Workload) -> int:
+    """What it has in full at first sight: all it wants, or the pods it has (a scale-up
+    may be waiting across a restart; what it had before nobody watched is unknown)."""
+    if full(workload):
+        return scheduled(workload)
+    status = workload.status
+    if workload.kind == DEPLOYMENT:
+        return status.available_replicas
+    if workload.kind == DAEMONSET:
+        return status.number_ready
+    return status.ready_replicas
 
 
 def capacity_lost(workload: Workload, had: int | None) -> bool:

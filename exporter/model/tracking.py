@@ -111,7 +111,7 @@ class WorkloadTracking:
         if since is not None:
             app = self.identities.app_key(workload.metadata.namespace, identity)
             self.ledger.of(app).history_incomplete_before(since)
-        complete = rollout_status.rollout_complete(workload)
+        complete = rollout_status.rolled_out(workload)
         past, newer = self.resume.merge(tracked, workload, rebuilt, fp)
         for wd in past:
             tracked.deployed.add(wd.fingerprint)
@@ -136,7 +136,7 @@ class WorkloadTracking:
             if hint is not None and hint >= last.started_at:
                 last.finished_at = hint
             tracked.current = tracked.last_finished = last
-            tracked.full_capacity = rollout_status.scheduled(workload)
+            tracked.full_capacity = rollout_status.capacity_now(workload)
             self.rollouts.set_current(tracked, last)
         else:
             tracked.deployed.add(fp)  # deployed before we saw it, revision history lost

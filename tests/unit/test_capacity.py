@@ -114,3 +114,28 @@ def test_pods_lost_while_a_scale_up_waits_are_degraded_only_after_degraded_after
     assert only["failure_reasons"] == ["degraded"]
     assert only["restored_at"] == ts(1000)
     assert only["time_to_restore_seconds"] == 1000.0 - 20.0
+
+
+def test_started_while_a_scale_up_waits_is_not_degradation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Daylight (re)starts while two new pods wait for a node: what the workload had in full
+    before is unknown, so the pods it has at first sight are the floor, not the desired six."""
+    before = Log()
+    d = deployed(before, replicas=4)
+    scaled(d, 100, 6, available=4)
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for line in before.lines:
+        last[(line["object"]["kind"], line["object"]["metadata"]["name"])] = line
+    after = Log(rv=before.rv)
+    order = {"Namespace": 0, "ReplicaSet": 1, "Deployment": 2}
+    for line in sorted(last.values(), key=lambda ln: order[ln["object"]["kind"]]):
+        after.lines.append({**line, "time": ts(200), "type": "ADDED"})
+    d.log = after
+    observed(d, 600, available=6)  # the node came 400 s later
+    observed(d, 700, available=3)  # then a node is drained: half of six lost for 200 s
+    observed(d, 900, available=6)
+    (only,) = report(after, tmp_path, capsys)["app_deployments"]
+
+    assert only["history"] and only["failure_reasons"] == ["degraded"]
+    assert only["restored_at"] == ts(900)
