@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.events.external import change_from_dict, change_to_dict
 from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeployment, WorkloadKey
 
 
@@ -46,6 +47,10 @@ def _workload_to_dict(w: WorkloadDeployment) -> dict[str, Any]:
         "traceparent": w.traceparent,
         "redeployed": w.redeployed,
         "image_digests": sorted(w.image_digests),
+        "images": list(w.images),
+        "commit_source": w.commit_source,
+        "change": change_to_dict(w.change) if w.change is not None else None,
+        "ci_named": w.ci_named,
     }
 
 
@@ -90,6 +95,10 @@ def app_deployment_from_dict(data: dict[str, Any]) -> AppDeployment:
             traceparent=item.get("traceparent"),
             redeployed=bool(item.get("redeployed", False)),
             image_digests=set(item.get("image_digests", [])),
+            images=tuple(item.get("images", ())),
+            commit_source=item.get("commit_source"),
+            change=change_from_dict(item["change"]) if item.get("change") else None,
+            ci_named=bool(item.get("ci_named", False)),
         )
         wd.group = group
         group.workloads.append(wd)

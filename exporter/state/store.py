@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from exporter.events.external import Change
+from exporter.events.external import Change, change_from_dict, change_to_dict
 from exporter.model.engine import DoraModel
 from exporter.model.records import AppDeployment, AppKey, Outcome
 from exporter.model.snapshot import app_deployment_from_dict, app_deployment_to_dict
@@ -111,12 +111,12 @@ class StateStore:
             )
         for received, data in self.db.execute("SELECT received_at, data FROM changes"):
             item = json.loads(data)
-            snapshot.changes.append((received, Change(**item)))
+            snapshot.changes.append((received, change_from_dict(item)))
         for fingerprint, env, ns, app in self.db.execute(
             "SELECT fingerprint, environment, namespace, app FROM alerts"
         ):
             snapshot.alerts[fingerprint] = AppKey(env, ns, app)
-        self._saved_changes = len(snapshot.changes)
+        self._saved_changes = -1  # the model's change revision; saved once after a restore
         self._saved_alerts = dict(snapshot.alerts)
         return snapshot
 
@@ -178,11 +178,12 @@ class StateStore:
             for key, f in model.failures.open.items()
         }
         changes = list(model.pending_changes)
+        changes_revision = model.changes.revision
         alerts = dict(model.firing_alerts)
         if (
             not rows
             and failures == self._saved_failures
-            and len(changes) == self._saved_changes
+            and changes_revision == self._saved_changes
             and alerts == self._saved_alerts
         ):
             return 0
@@ -199,11 +200,11 @@ class StateStore:
                     "INSERT INTO failures VALUES (?, ?, ?, ?)",
                     [(k.environment, k.namespace, k.app, v) for k, v in failures.items()],
                 )
-            if len(changes) != self._saved_changes:
+            if changes_revision != self._saved_changes:
                 self.db.execute("DELETE FROM changes")
                 self.db.executemany(
                     "INSERT INTO changes VALUES (?, ?)",
-                    [(at, json.dumps(_change_dict(c))) for at, c in changes],
+                    [(at, json.dumps(change_to_dict(c))) for at, c in changes],
                 )
             if alerts != self._saved_alerts:
                 self.db.execute("DELETE FROM alerts")
@@ -220,20 +221,9 @@ class StateStore:
             self.db.execute("ROLLBACK")
             raise
         self._saved_failures = failures
-        self._saved_changes = len(changes)
+        self._saved_changes = changes_revision
         self._saved_alerts = alerts
         return len(rows)
 
     def close(self) -> None:
         self.db.close()
-
-
-def _change_dict(change: Change) -> dict[str, Any]:
-    return {
-        "commit_sha": change.commit_sha,
-        "commit_time": change.commit_time,
-        "image_digest": change.image_digest,
-        "version": change.version,
-        "namespace": change.namespace,
-        "app": change.app,
-    }
