@@ -18,13 +18,16 @@ from exporter.app.serving import (
     checks_from,
     cluster_access,
     model_config,
+    otlp_receiver,
     serve_exporter,
+    serve_otlp,
     state_from,
     traces_from,
     watch_scope,
 )
 from exporter.evaluations.checks import KeptnChecks
 from exporter.events.envelope import EventType
+from exporter.intake.otlp import OtlpReceiver
 from exporter.kube import eventlog
 from exporter.kube.client import ApiClient
 from exporter.kube.config import ClusterAccess
@@ -55,18 +58,27 @@ async def _run(access: ClusterAccess, args: argparse.Namespace) -> int:
         checks=checks,
     )
     runtime.build_informers()
-    runner = await _serve_runtime(runtime, args, "run")
-    log.info("serving http://%s/metrics; watching %s", args.listen, access.description)
+    receiver = otlp_receiver(args, model, lambda: runtime.started)
+    runner = await _serve_runtime(runtime, args, "run", receiver)
+    otlp_runner = None
     try:
+        if receiver is not None:
+            otlp_runner = await serve_otlp(receiver, args.otlp_listen)
+            log.info("OTLP/HTTP receiver of CI/CD spans on http://%s/v1/traces", args.otlp_listen)
+        log.info("serving http://%s/metrics; watching %s", args.listen, access.description)
         await runtime.start()
         await asyncio.Event().wait()
     finally:
         await runtime.stop()
+        if otlp_runner is not None:
+            await otlp_runner.cleanup()
         await runner.cleanup()
     return 0
 
 
-async def _serve_runtime(runtime: LiveRuntime, args: argparse.Namespace, mode: str) -> Any:
+async def _serve_runtime(
+    runtime: LiveRuntime, args: argparse.Namespace, mode: str, otlp: OtlpReceiver | None = None
+) -> Any:
     return await serve_exporter(
         args,
         model=runtime.model,
@@ -76,6 +88,7 @@ async def _serve_runtime(runtime: LiveRuntime, args: argparse.Namespace, mode: s
         supervisor=runtime.supervisor,
         traces=runtime.traces,
         checks=runtime.checks,
+        otlp=otlp,
     )
 
 

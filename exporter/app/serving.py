@@ -16,7 +16,9 @@ from exporter.app.guard import Supervisor, SupervisorCollector
 from exporter.checks.phases import rollout_phases
 from exporter.evaluations.checks import KeptnChecks
 from exporter.evaluations.engine import EvaluationConfig
+from exporter.intake.cicd import AppMap
 from exporter.intake.endpoints import Intake, TokenFile
+from exporter.intake.otlp import OtlpReceiver
 from exporter.kube import config as kube_config
 from exporter.kube.config import ClusterAccess
 from exporter.kube.informer import Informer
@@ -100,6 +102,30 @@ def token_from(args: argparse.Namespace) -> TokenFile | None:
     return TokenFile(path)
 
 
+def otlp_receiver(
+    args: argparse.Namespace, model: DoraModel, ready: Callable[[], bool]
+) -> OtlpReceiver | None:
+    """The OTLP/HTTP receiver of CI/CD spans (``--otlp-listen``), or None when off."""
+    if getattr(args, "otlp_listen", "off") == "off":
+        return None
+    try:
+        apps = AppMap.parse(args.ci_app_map)
+    except ValueError as exc:
+        raise CommandError(f"--ci-app-map: {exc}") from None
+    return OtlpReceiver(
+        model, token=token_from(args), apps=apps, max_body=args.otlp_max_body, ready=ready
+    )
+
+
+async def serve_otlp(receiver: OtlpReceiver, listen: str) -> web.AppRunner:
+    try:
+        return await serve(receiver.app(), listen)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {listen} (--otlp-listen): {exc.strerror or exc}"
+        ) from None
+
+
 async def serve_exporter(
     args: argparse.Namespace,
     *,
@@ -111,6 +137,7 @@ async def serve_exporter(
     traces: TraceEmitter | None = None,
     checks: KeptnChecks | None = None,
     intake: bool = True,
+    otlp: OtlpReceiver | None = None,
     clock: Callable[[], float] | None = None,
 ) -> web.AppRunner:
     """Serve /metrics, /healthz, /readyz, /api/v1/dora (and the POST intake) on --listen."""
@@ -123,6 +150,7 @@ async def serve_exporter(
         mode=mode,
         informers=lambda: [(i.name, i.stats) for i in informers()],
         traces=traces.counters if traces is not None else dict,
+        otlp=otlp.counters if otlp is not None else None,
     )
     if checks is not None:
         collectors.append(selfmetrics.Checks(checks.stats, evaluations=checks.evaluations_enabled))

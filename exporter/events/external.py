@@ -86,7 +86,7 @@ class Change:
 _CHANGE_FIELDS = (
     "commit_sha", "commit_time", "image_digest", "version", "namespace", "app", "source",
     "repository", "ref", "run_id", "run_url", "trace_id", "span_id", "image_name",
-)  # fmt: skip
+)  # fmt: skip - a table
 
 
 def change_to_dict(change: Change) -> dict[str, Any]:

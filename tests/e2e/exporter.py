@@ -208,6 +208,10 @@ class Exporter(_Process):
         self.ready_timeout = ready_timeout
         argv = [str(daylight_binary()), "run", "--kubeconfig", str(kubeconfig)]
         argv += ["--listen", f"127.0.0.1:{self.port}", "--traces", "off"]
+        if (
+            "--otlp-listen" not in args
+        ):  # never the default 0.0.0.0:4318: exporters run side by side
+            argv += ["--otlp-listen", "127.0.0.1:0"]
         if self.state_file is not None:
             argv += ["--state-file", str(self.state_file)]
         argv += list(args)

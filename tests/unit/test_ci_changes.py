@@ -102,7 +102,7 @@ def test_digest_and_version_match_and_other_images_do_not(tmp_path: Path) -> Non
 def test_a_change_without_commit_time_waits_for_one_of_the_same_sha(tmp_path: Path) -> None:
     model = rolled(tmp_path, "v2", digest=True)
     timeless = change(commit_sha=SHA, commit_time=None, image_digest=DIGEST, trace_id="a" * 32,
-                      span_id="b" * 16, run_id="github/1", source=SOURCE_CDEVENTS)  # fmt: skip
+                      span_id="b" * 16, run_id="github/1", source=SOURCE_CDEVENTS)  # fmt: skip - a table
     assert model.apply_change(timeless, at(150)) == 0  # matched, but no time: no lead time
     group = latest(model)
     assert group.lead_time_seconds is None
@@ -114,7 +114,7 @@ def test_a_change_without_commit_time_waits_for_one_of_the_same_sha(tmp_path: Pa
     assert latest(model).lead_time_unknown is None
     assert latest(model).workloads[0].change is not None
     # the linked run is kept: the timed change brought no trace of its own
-    assert latest(model).workloads[0].change.link == ("a" * 32, "b" * 16)  # type: ignore[union-attr]
+    assert latest(model).workloads[0].change.link == ("a" * 32, "b" * 16)  # type: ignore[union-attr]  # asserted not None above
 
 
 def test_a_timed_change_that_arrived_first_is_found_once_the_sha_is_known(tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_unknown_lead_times_say_why(tmp_path: Path) -> None:
 def test_changes_round_trip_through_the_state_file_dicts() -> None:
     full = change(image_digest=DIGEST, run_id="gitlab/9", run_url="https://ci.example/p/9",
                   trace_id="a" * 32, span_id="b" * 16, repository="https://git.example/r",
-                  ref="main", image_name="registry.example/web", commit_time=None)  # fmt: skip
+                  ref="main", image_name="registry.example/web", commit_time=None)  # fmt: skip - a table
     assert change_from_dict(change_to_dict(full)) == full
     old = {"commit_sha": "abc1234", "commit_time": 5.0, "image_digest": None, "version": "1",
            "namespace": None, "app": None}  # fmt: skip  # a row written before this change
