@@ -84,8 +84,20 @@ class Change:
 
 
 _CHANGE_FIELDS = (
-    "commit_sha", "commit_time", "image_digest", "version", "namespace", "app", "source",
-    "repository", "ref", "run_id", "run_url", "trace_id", "span_id", "image_name",
+    "commit_sha",
+    "commit_time",
+    "image_digest",
+    "version",
+    "namespace",
+    "app",
+    "source",
+    "repository",
+    "ref",
+    "run_id",
+    "run_url",
+    "trace_id",
+    "span_id",
+    "image_name",
 )  # fmt: skip - a table
 
 

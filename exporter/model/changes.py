@@ -157,8 +157,9 @@ class Changes:
                 self.ledger.touch(wd.app)
             return False
         learned = bool(change.commit_sha) and not wd.commit_sha
-        if learned:
-            wd.commit_sha = change.commit_sha
+        longer = wd.commit_sha is not None and len(change.commit_sha) > len(wd.commit_sha)
+        if learned or (longer and sha_matches(wd.commit_sha or "", change.commit_sha)):
+            wd.commit_sha = change.commit_sha  # the full sha CI knows beats a short one
         keep_link = wd.change is not None and wd.change.link is not None and change.link is None
         if not keep_link and (wd.change is None or change.commit_time is not None or change.link):
             wd.change = change  # the run its trace links to; a timed one wins

@@ -95,6 +95,7 @@ class WorkloadDeployment:
     it was scaled away; dates the recovery of a rollback the history keeps. None when its
     start is only a lower bound (a reused ReplicaSet): no duration can be taken from it."""
     image_digests: set[str] = field(default_factory=set)
+    repo_digests: set[str] = field(default_factory=set)  # repo@sha256:..., as the runtime says
     images: tuple[str, ...] = ()  # the pod template's container images
     commit_source: str | None = None  # where commit_time came from (SOURCES)
     change: Change | None = None  # the CI change that matched it (with a time or not)
