@@ -16,6 +16,7 @@ from exporter.app.guard import Supervisor, SupervisorCollector
 from exporter.checks.phases import rollout_phases
 from exporter.evaluations.checks import KeptnChecks
 from exporter.evaluations.engine import EvaluationConfig
+from exporter.intake.cdevents import CdEventsIntake
 from exporter.intake.cicd import AppMap
 from exporter.intake.endpoints import Intake, TokenFile
 from exporter.intake.otlp import OtlpReceiver
@@ -167,7 +168,9 @@ async def serve_exporter(
     )
     app = api.app()
     if intake:
-        Intake(model, token_from(args)).register(app)
+        token = token_from(args)
+        Intake(model, token).register(app)
+        CdEventsIntake(model, token).register(app)
     try:
         return await serve(app, args.listen)
     except OSError as exc:

@@ -163,6 +163,20 @@ def parse_change(body: Any, now: float) -> Change:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceDeployment:
+    """A deployment outside the cluster, as a CDEvent reports it (names already valid)."""
+
+    environment: str
+    service: str  # the app, and its one "workload"
+    version: str
+    at: float
+    rollback: bool = False
+    image_digest: str | None = None
+    commit_sha: str | None = None
+    artifact: str | None = None  # the purl, kept as the image of the deployment
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     firing: bool
     fingerprint: str

@@ -137,13 +137,15 @@ def _status(status: PhaseStatus, description: str = "") -> Status:
 
 
 def _app_attributes(group: AppDeployment) -> AttrDict:
-    return {
+    attributes: AttrDict = {
         "deployment.environment.name": group.app.environment,
-        "k8s.namespace.name": group.app.namespace,
         "keptn.deployment.app.name": group.app.app,
-        "keptn.deployment.app.namespace": group.app.namespace,
         "keptn.deployment.app.version": group.version,
     }
+    if group.app.namespace:  # empty for deployments outside the cluster (CDEvents)
+        attributes["k8s.namespace.name"] = group.app.namespace
+        attributes["keptn.deployment.app.namespace"] = group.app.namespace
+    return attributes
 
 
 def _root_attributes(group: AppDeployment) -> AttrDict:
@@ -178,7 +180,8 @@ def _root_attributes(group: AppDeployment) -> AttrDict:
 
 def _workload_attributes(group: AppDeployment, w: WorkloadDeployment) -> AttrDict:
     attributes = _app_attributes(group)
-    attributes["k8s.namespace.name"] = w.key.namespace
+    if w.key.namespace:
+        attributes["k8s.namespace.name"] = w.key.namespace
     kind_key = _K8S_KINDS.get(w.key.kind)
     if kind_key is not None:
         attributes[kind_key] = w.key.name

@@ -101,8 +101,15 @@ def test_digest_and_version_match_and_other_images_do_not(tmp_path: Path) -> Non
 
 def test_a_change_without_commit_time_waits_for_one_of_the_same_sha(tmp_path: Path) -> None:
     model = rolled(tmp_path, "v2", digest=True)
-    timeless = change(commit_sha=SHA, commit_time=None, image_digest=DIGEST, trace_id="a" * 32,
-                      span_id="b" * 16, run_id="github/1", source=SOURCE_CDEVENTS)  # fmt: skip - a table
+    timeless = change(
+        commit_sha=SHA,
+        commit_time=None,
+        image_digest=DIGEST,
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        run_id="github/1",
+        source=SOURCE_CDEVENTS,
+    )
     assert model.apply_change(timeless, at(150)) == 0  # matched, but no time: no lead time
     group = latest(model)
     assert group.lead_time_seconds is None
@@ -158,9 +165,17 @@ def test_unknown_lead_times_say_why(tmp_path: Path) -> None:
 
 
 def test_changes_round_trip_through_the_state_file_dicts() -> None:
-    full = change(image_digest=DIGEST, run_id="gitlab/9", run_url="https://ci.example/p/9",
-                  trace_id="a" * 32, span_id="b" * 16, repository="https://git.example/r",
-                  ref="main", image_name="registry.example/web", commit_time=None)  # fmt: skip - a table
+    full = change(
+        image_digest=DIGEST,
+        run_id="gitlab/9",
+        run_url="https://ci.example/p/9",
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        repository="https://git.example/r",
+        ref="main",
+        image_name="registry.example/web",
+        commit_time=None,
+    )
     assert change_from_dict(change_to_dict(full)) == full
     old = {"commit_sha": "abc1234", "commit_time": 5.0, "image_digest": None, "version": "1",
            "namespace": None, "app": None}  # fmt: skip  # a row written before this change

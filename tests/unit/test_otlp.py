@@ -39,6 +39,12 @@ SHA = "3f2a9c1d5e6b7a8f90123456789abcdef0123456"
 NOW = 1_780_000_000.0
 RUN = Run(SHA, NOW - 3600, "acme/web", 4242, NOW - 600, NOW - 300)
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
+PROVIDERS = {
+    "github_receiver": "github",
+    "gitlab_receiver": "gitlab",
+    "otel_cicd_action": "github",
+    "jenkins_otel": "ci",
+}
 
 
 def spans_of(emitter: str, run: Run = RUN) -> list[ReadableSpan]:
@@ -74,14 +80,16 @@ def test_each_emitter_shape_maps_to_its_change(emitter: str) -> None:
     assert change.run_url is not None and str(RUN.run_id) in change.run_url
     assert change.run_id is not None and str(RUN.run_id) in change.run_id
     assert change.repository is not None and change.repository.endswith("web")
-    provider = change.run_id.split("/", 1)[0]
-    assert provider == {"github_receiver": "github", "gitlab_receiver": "gitlab",
-                        "otel_cicd_action": "github", "jenkins_otel": "ci"}[emitter]  # fmt: skip - a table
+    assert change.run_id.split("/", 1)[0] == PROVIDERS[emitter]
 
 
 def test_a_pipeline_adds_what_the_emitter_lacks() -> None:
-    extra = {"vcs.ref.head.revision": SHA, "daylight.app": "web", "k8s.namespace.name": "shop",
-             "daylight.image.digest": "sha256:" + "ab" * 32}  # fmt: skip - a table
+    extra = {
+        "vcs.ref.head.revision": SHA,
+        "daylight.app": "web",
+        "k8s.namespace.name": "shop",
+        "daylight.image.digest": "sha256:" + "ab" * 32,
+    }  # fmt: skip - table
     run = Run(SHA, RUN.commit_time, "acme/web", 7, NOW - 60, NOW - 30, extra)
     (change,) = map_request(request_of(*spans_of("jenkins_legacy", run)), AppMap(), NOW).changes
     assert (change.commit_sha, change.app, change.namespace) == (SHA, "web", "shop")
@@ -100,12 +108,22 @@ def test_the_app_map_names_apps_by_service_name_or_repository() -> None:
 
 
 def test_our_own_deployment_spans_are_ignored() -> None:
-    wd = WorkloadDeployment(WorkloadKey("shop", "Deployment", "web"), "web",
-                            AppKey("production", "shop", "web"), "1.0", "f" * 64, "2",
-                            NOW - 100, False, finished_at=NOW - 50, outcome=Outcome.SUCCEEDED,
-                            commit_sha=SHA)  # fmt: skip - a table
-    group = AppDeployment(wd.app, NOW - 100, workloads=[wd], outcome=Outcome.SUCCEEDED,
-                          finished_at=NOW - 50)  # fmt: skip - a table
+    wd = WorkloadDeployment(
+        WorkloadKey("shop", "Deployment", "web"),
+        "web",
+        AppKey("production", "shop", "web"),
+        "1.0",
+        "f" * 64,
+        "2",
+        NOW - 100,
+        False,
+        finished_at=NOW - 50,
+        outcome=Outcome.SUCCEEDED,
+        commit_sha=SHA,
+    )  # fmt: skip - table
+    group = AppDeployment(
+        wd.app, NOW - 100, workloads=[wd], outcome=Outcome.SUCCEEDED, finished_at=NOW - 50
+    )  # fmt: skip - table
     wd.group = group
     ours = build_spans(group, group.trace_facts, build_resource())
     batch = map_request(request_of(*ours), AppMap(), NOW)
@@ -121,8 +139,9 @@ Served = tuple[TestClient[web.Request, web.Application], OtlpReceiver]
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     token = tmp_path / "token"
     token.write_text("s3cret\n")
-    receiver = OtlpReceiver(DoraModel(), token=TokenFile(token), max_body=1024 * 1024,
-                            clock=lambda: NOW)  # fmt: skip - a table
+    receiver = OtlpReceiver(
+        DoraModel(), token=TokenFile(token), max_body=1024 * 1024, clock=lambda: NOW
+    )  # fmt: skip - table
     async with TestClient(TestServer(receiver.app())) as client:
         yield client, receiver
 
@@ -169,8 +188,9 @@ async def test_protobuf_json_and_gzip_are_accepted(served: Served) -> None:
     # OTLP/JSON as the specification has it: hex ids, integer enums
     action = spans_of("otel_cicd_action")
     document = otlp_json(request_of(*action))
-    code, body, headers = await post(client, json.dumps(document).encode(),
-                                     Content_Type="application/json")  # fmt: skip - a table
+    code, body, headers = await post(
+        client, json.dumps(document).encode(), Content_Type="application/json"
+    )  # fmt: skip - table
     assert code == 200 and headers["Content-Type"] == "application/json"
     assert json.loads(body) == {}
     root = root_of(action)
@@ -243,8 +263,9 @@ async def test_ids_of_the_wrong_length_are_rejected_spans(served: Served) -> Non
             }
         ]
     }
-    code, body, _ = await post(client, json.dumps(document).encode(),
-                               Content_Type="application/json")  # fmt: skip - a table
+    code, body, _ = await post(
+        client, json.dumps(document).encode(), Content_Type="application/json"
+    )  # fmt: skip - table
     assert code == 200 and json.loads(body)["partialSuccess"]["rejectedSpans"] == "1"
 
 
