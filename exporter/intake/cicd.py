@@ -40,16 +40,20 @@ from exporter.events.urls import valid_http_url
 OWN_SCOPE = "daylight.deployments"
 SPAN_KIND_SERVER = 2
 
-PIPELINE_KEYS = (
-    "cicd.pipeline.name",
-    "cicd.pipeline.run.id",
-    "cicd.pipeline.run.url.full",
-    "ci.pipeline.id",
-    "ci.pipeline.name",
-    "ci.pipeline.run.url",
-    "github.head_sha",
+PIPELINE_KEYS = frozenset(
+    (
+        "cicd.pipeline.name",
+        "cicd.pipeline.run.id",
+        "cicd.pipeline.run.url.full",
+        "ci.pipeline.id",
+        "ci.pipeline.name",
+        "ci.pipeline.run.url",
+        "github.head_sha",
+    )
 )
-TASK_KEYS = ("cicd.pipeline.task.name", "cicd.pipeline.task.run.id", "cicd.pipeline.task.type")
+TASK_KEYS = frozenset(
+    ("cicd.pipeline.task.name", "cicd.pipeline.task.run.id", "cicd.pipeline.task.type")
+)
 SHA_KEYS = ("vcs.ref.head.revision", "github.head_sha", "vcs.repository.ref.revision")
 TIME_KEYS = (
     "vcs.ref.head.revision.timestamp",
@@ -153,9 +157,7 @@ def _normal_repository(value: str) -> str:
 
 
 def is_pipeline_run(span: SpanView, attrs: Attributes) -> bool:
-    if not any(key in attrs for key in PIPELINE_KEYS):
-        return False
-    if any(key in attrs for key in TASK_KEYS):
+    if PIPELINE_KEYS.isdisjoint(attrs) or not TASK_KEYS.isdisjoint(attrs):
         return False
     return not span.parent or span.kind == SPAN_KIND_SERVER
 

@@ -49,7 +49,16 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from exporter.events.external import Change
-from exporter.intake.cicd import AppMap, Rejected, Skipped, SpanView, map_span
+from exporter.intake.cicd import (
+    OWN_SCOPE,
+    PIPELINE_KEYS,
+    TASK_KEYS,
+    AppMap,
+    Rejected,
+    Skipped,
+    SpanView,
+    map_span,
+)
 from exporter.intake.endpoints import RateLimitedLog, TokenFile
 from exporter.model.engine import DoraModel
 
@@ -145,12 +154,16 @@ def attributes(items: Iterable[KeyValue]) -> dict[str, object]:
     return {kv.key: _value(kv.value) for kv in items}
 
 
+_ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
+
+
 def _ids_valid(span: Span) -> bool:
+    trace_id, span_id = span.trace_id, span.span_id
     return (
-        len(span.trace_id) == 16
-        and any(span.trace_id)
-        and len(span.span_id) == 8
-        and any(span.span_id)
+        len(trace_id) == 16
+        and trace_id != _ZERO_TRACE
+        and len(span_id) == 8
+        and span_id != _ZERO_SPAN
         and len(span.parent_span_id) in (0, 8)
     )
 
@@ -173,6 +186,10 @@ def map_request(request: ExportTraceServiceRequest, apps: AppMap, now: float) ->
     batch = Batch()
     for rs in request.resource_spans:
         resource = attributes(rs.resource.attributes)
+        # most spans a Collector forwards are no pipeline run: decided on the keys alone,
+        # before any attribute value is read
+        resource_run = not PIPELINE_KEYS.isdisjoint(resource)
+        resource_task = not TASK_KEYS.isdisjoint(resource)
         for ss in rs.scope_spans:
             scope = ss.scope.name
             for span in ss.spans:
@@ -182,6 +199,17 @@ def map_request(request: ExportTraceServiceRequest, apps: AppMap, now: float) ->
                     batch.messages.setdefault(
                         "otlp_span_id", "trace ids must be 16 bytes and span ids 8, not zero"
                     )
+                    continue
+                if scope == OWN_SCOPE:
+                    batch.spans["own"] += 1
+                    continue
+                keys = {kv.key for kv in span.attributes}
+                if (
+                    resource_task
+                    or not TASK_KEYS.isdisjoint(keys)
+                    or not (resource_run or not PIPELINE_KEYS.isdisjoint(keys))
+                ):
+                    batch.spans["ignored"] += 1  # a job, a step, an application span
                     continue
                 view = SpanView(
                     resource,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import OrderedDict, deque
+from functools import lru_cache
 
 from exporter.events.external import Change
 from exporter.model.identity import image_tag
@@ -30,6 +31,13 @@ RETENTION_S = 30 * 86400.0
 MAX_PENDING = 10_000
 MATCH_LOOKBACK = 50  # recent live app deployments per app a new change is matched against
 _HEX_TAG = re.compile(r"[0-9a-f]{7,40}")
+
+
+@lru_cache(maxsize=8192)
+def _hex_tag(image: str) -> str | None:
+    """The image's tag, lowercased, when it looks like a (short) sha."""
+    tag = image_tag(image)
+    return tag.lower() if tag and _HEX_TAG.fullmatch(tag.lower()) else None
 
 
 def sha_matches(known: str, given: str) -> bool:
@@ -51,10 +59,10 @@ def matches(wd: WorkloadDeployment, change: Change) -> bool:
         return False
     if wd.commit_sha and sha_matches(wd.commit_sha, sha):
         return True
-    for tag in (wd.version, *(image_tag(image) for image in wd.images)):
-        if tag and _HEX_TAG.fullmatch(tag.lower()) and sha.startswith(tag.lower()):
-            return True
-    return False
+    version = wd.version.lower()
+    if _HEX_TAG.fullmatch(version) and sha.startswith(version):
+        return True
+    return any((tag := _hex_tag(image)) is not None and sha.startswith(tag) for image in wd.images)
 
 
 def merge(known: Change, new: Change) -> Change:
