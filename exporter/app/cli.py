@@ -210,6 +210,14 @@ def _add_ci_intake(p: argparse.ArgumentParser) -> None:
         "(default: %(default)s)",
     )
     g.add_argument(
+        "--otlp-grpc-listen",
+        type=_listen_or_off,
+        default="off",
+        metavar="HOST:PORT|off",
+        help="also serve OTLP/gRPC TraceService/Export here (4317 is its usual port; needs "
+        "the grpc extra: pip install daylight[grpc]) (default: %(default)s)",
+    )
+    g.add_argument(
         "--otlp-max-body",
         type=_count,
         default=20 * 1024 * 1024,

@@ -21,6 +21,7 @@ from exporter.app.serving import (
     otlp_receiver,
     serve_exporter,
     serve_otlp,
+    serve_otlp_grpc,
     state_from,
     traces_from,
     watch_scope,
@@ -61,15 +62,21 @@ async def _run(access: ClusterAccess, args: argparse.Namespace) -> int:
     receiver = otlp_receiver(args, model, lambda: runtime.started)
     runner = await _serve_runtime(runtime, args, "run", receiver)
     otlp_runner = None
+    stop_grpc = None
     try:
         if receiver is not None:
             otlp_runner = await serve_otlp(receiver, args.otlp_listen)
             log.info("OTLP/HTTP receiver of CI/CD spans on http://%s/v1/traces", args.otlp_listen)
+            if args.otlp_grpc_listen != "off":
+                stop_grpc = await serve_otlp_grpc(receiver, args.otlp_grpc_listen)
+                log.info("OTLP/gRPC receiver of CI/CD spans on %s", args.otlp_grpc_listen)
         log.info("serving http://%s/metrics; watching %s", args.listen, access.description)
         await runtime.start()
         await asyncio.Event().wait()
     finally:
         await runtime.stop()
+        if stop_grpc is not None:
+            await stop_grpc()
         if otlp_runner is not None:
             await otlp_runner.cleanup()
         await runner.cleanup()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -125,6 +125,25 @@ async def serve_otlp(receiver: OtlpReceiver, listen: str) -> web.AppRunner:
         raise CommandError(
             f"cannot listen on {listen} (--otlp-listen): {exc.strerror or exc}"
         ) from None
+
+
+async def serve_otlp_grpc(receiver: OtlpReceiver, listen: str) -> Callable[[], Awaitable[None]]:
+    """The OTLP/gRPC receiver (the grpc extra); returns what stops it."""
+    try:
+        from exporter.intake.otlp_grpc import serve_grpc
+    except ImportError as exc:
+        raise CommandError(
+            f"--otlp-grpc-listen needs the grpc extra (pip install daylight[grpc]): {exc}"
+        ) from None
+    try:
+        server = await serve_grpc(receiver, listen)
+    except (OSError, RuntimeError) as exc:
+        raise CommandError(f"cannot listen on {listen} (--otlp-grpc-listen): {exc}") from None
+
+    async def stop() -> None:
+        await server.stop(1)
+
+    return stop
 
 
 async def serve_exporter(

@@ -181,6 +181,11 @@ class Batch:
     def rejected(self) -> int:
         return self.spans["rejected"]
 
+    @property
+    def error_message(self) -> str:
+        """Why spans were rejected, one clause per reason (``partial_success``)."""
+        return "; ".join(f"{reason}: {text}" for reason, text in sorted(self.messages.items()))
+
 
 def map_request(request: ExportTraceServiceRequest, apps: AppMap, now: float) -> Batch:
     batch = Batch()
@@ -366,17 +371,16 @@ class OtlpReceiver:
         except Exception:  # a request we failed to foresee is bad input, never a 500
             log.exception("OTLP request could not be decoded")
             return self._fail(400, "otlp_undecodable", "the request could not be decoded", media)
-        self._apply(batch, now)
+        self.apply(batch, now)
         response = ExportTraceServiceResponse()
         if batch.rejected:
             response.partial_success.rejected_spans = batch.rejected
-            response.partial_success.error_message = "; ".join(
-                f"{reason}: {message}" for reason, message in sorted(batch.messages.items())
-            )
+            response.partial_success.error_message = batch.error_message
         self.requests["200"] += 1
         return web.Response(status=200, body=_encode(response, media), content_type=media)
 
-    def _apply(self, batch: Batch, now: float) -> None:
+    def apply(self, batch: Batch, now: float) -> None:
+        """Count what the request said and apply its changes (on the event loop)."""
         self.spans.update(batch.spans)
         self.model.stats.invalid.update(batch.invalid)
         for reason in batch.invalid:

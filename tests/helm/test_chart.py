@@ -443,6 +443,8 @@ CLI_ONLY = {
     "--kubeconfig",
     "--context",
     "--service-account-dir",
+    # OTLP/gRPC needs the grpc extra (grpcio), which the image does not carry
+    "--otlp-grpc-listen",
 }
 #: flags the chart already sets that the exporter announced but may not have yet
 ANNOUNCED = {"DAYLIGHT_STATE_FILE": "--state-file"}
