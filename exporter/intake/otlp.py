@@ -307,6 +307,8 @@ class OtlpReceiver:
         if reason:
             self.model.stats.invalid[reason] += 1
             self.logs.warning(reason, "rejected OTLP request (%s): %s", reason, message)
+        elif status == 429:  # throttled, not bad input: daylight_otlp_requests_total{code}
+            self.logs.warning("otlp_busy", "OTLP request throttled (429): %s", message)
         body = _encode(status_pb2.Status(code=0, message=message), content_type)
         headers = {"Retry-After": str(retry_after)} if retry_after else None
         response = web.Response(
@@ -339,7 +341,7 @@ class OtlpReceiver:
             )
         if self.in_flight >= MAX_IN_FLIGHT:
             return self._fail(
-                429, "otlp_busy", "too many requests in flight", reply, RETRY_AFTER_BUSY_S
+                429, "", "too many requests in flight", reply, RETRY_AFTER_BUSY_S
             )
         self.in_flight += 1
         try:

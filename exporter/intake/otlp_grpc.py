@@ -66,7 +66,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             )
         if receiver.in_flight >= MAX_IN_FLIGHT:
             return await self._refuse(
-                context, grpc.StatusCode.RESOURCE_EXHAUSTED, "otlp_busy", "too many in flight"
+                context, grpc.StatusCode.RESOURCE_EXHAUSTED, "", "too many in flight"
             )
         receiver.in_flight += 1
         try:
