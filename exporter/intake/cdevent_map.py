@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 from exporter.events.external import SHA_RE, SOURCE_CDEVENTS, Change, ServiceDeployment
 from exporter.events.names import valid_name
+from exporter.events.urls import without_credentials
 
 PREFIX = "dev.cdevents."
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -83,6 +84,14 @@ def purl_digest(purl: str) -> tuple[str | None, str | None, str | None]:
     return (found.group(0) if found else None), name, tag
 
 
+def _repository(value: object) -> str | None:
+    """A repository as a source says it: a URL loses any credentials, a name stays a name."""
+    text = _str(value)
+    if text is None or "://" not in text:
+        return text if text is None or "@" not in text else None
+    return without_credentials(text)
+
+
 def _sha(value: object) -> str | None:
     text = _str(value, 64)
     return text.lower() if text is not None and SHA_RE.match(text) else None
@@ -102,7 +111,7 @@ def map_cdevent(ce_type: str, event_id: str, at: float, data: Mapping[str, objec
             return Invalid(
                 "cdevents_sha", "change.merged: subject.id must be the merged commit sha"
             )
-        repository = _str(_dict(content.get("repository")).get("source"))
+        repository = _repository(_dict(content.get("repository")).get("source"))
         return Change(sha, at, source=SOURCE_CDEVENTS, repository=repository, run_id=run_id)
     if kind in ("artifact.packaged", "artifact.published"):
         return _artifact(subject_id, content, run_id)
@@ -132,7 +141,7 @@ def _artifact(subject_id: str | None, content: Mapping[str, object], run_id: str
         None,  # an artifact says which commit it was built from, not when it was made
         image_digest=digest,
         source=SOURCE_CDEVENTS,
-        repository=_str(change.get("source")),
+        repository=_repository(change.get("source")),
         run_id=run_id,
         image_name=name,
     )

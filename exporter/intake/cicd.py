@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from exporter.events.external import DIGEST_RE, SHA_RE, SOURCE_OTLP, Change
 from exporter.events.names import valid_name
 from exporter.events.timeutil import MIN_PLAUSIBLE, parse_ci_time
-from exporter.events.urls import valid_http_url
+from exporter.events.urls import without_credentials
 
 OWN_SCOPE = "daylight.deployments"
 SPAN_KIND_SERVER = 2
@@ -252,9 +252,8 @@ def map_span(span: SpanView, apps: AppMap, now: float) -> tuple[Mapped, str | No
     commit_time, bad_time = _commit_time(attrs, now)
     raw_repository = _text(attrs, REPOSITORY_KEYS)
     repository = _normal_repository(raw_repository) if raw_repository else None
-    run_url = _text(attrs, RUN_URL_KEYS)
-    if run_url is not None and not valid_http_url(run_url):
-        run_url = None
+    raw_url = _text(attrs, RUN_URL_KEYS)
+    run_url = without_credentials(raw_url) if raw_url is not None else None
     namespace, app = _placement(attrs, apps, repository)
     provider = provider_of(attrs)
     change = Change(

@@ -340,9 +340,7 @@ class OtlpReceiver:
                 503, "", "starting: the cluster is not synced yet", reply, RETRY_AFTER_STARTING_S
             )
         if self.in_flight >= MAX_IN_FLIGHT:
-            return self._fail(
-                429, "", "too many requests in flight", reply, RETRY_AFTER_BUSY_S
-            )
+            return self._fail(429, "", "too many requests in flight", reply, RETRY_AFTER_BUSY_S)
         self.in_flight += 1
         try:
             return await self._accept(request, media, encoding in ("gzip", "deflate"))

@@ -97,6 +97,18 @@ def test_a_pipeline_adds_what_the_emitter_lacks() -> None:
     assert change.run_id == "jenkins/acme/web#7"
 
 
+def test_no_credentials_of_a_ci_url_reach_a_change() -> None:
+    extra = {
+        "cicd.pipeline.run.url.full": "https://bot:s3cret@ci.example/runs/9?token=t0k",
+        "vcs.repository.url.full": "https://bot:s3cret@git.example/acme/web.git",
+    }
+    run = Run(SHA, RUN.commit_time, "acme/web", 9, NOW - 60, NOW - 30, extra)
+    (change,) = map_request(request_of(*spans_of("jenkins_otel", run)), AppMap(), NOW).changes
+    assert change.run_url == "https://ci.example/runs/9"
+    assert change.repository == "https://git.example/acme/web"
+    assert "s3cret" not in repr(change) and "t0k" not in repr(change)
+
+
 def test_the_app_map_names_apps_by_service_name_or_repository() -> None:
     apps = AppMap.parse(["web=shop/storefront", "https://gitlab.example/acme/web=front"])
     (github,) = map_request(request_of(*spans_of("github_receiver")), apps, NOW).changes
