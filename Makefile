@@ -46,6 +46,7 @@ dashboards: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.ingest
 	$(BIN)/python -m tests.bench.history
+	$(BIN)/python -m tests.bench.otlp
 
 cluster-build:
 	bash tests/cluster/build

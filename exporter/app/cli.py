@@ -57,6 +57,10 @@ def _listen(text: str) -> str:
     return text
 
 
+def _listen_or_off(text: str) -> str:
+    return "off" if text.strip().lower() == "off" else _listen(text)
+
+
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -169,8 +173,9 @@ def _add_serve(p: argparse.ArgumentParser, default: str, *, intake: bool = True)
         p.add_argument(
             "--api-token-file",
             metavar="FILE",
-            help="require 'Authorization: Bearer <token>' on POST /api/v1/changes and "
-            "/api/v1/alerts; the file is re-read when it changes (default: no token)",
+            help="require 'Authorization: Bearer <token>' on POST /api/v1/changes, "
+            "/api/v1/alerts, /api/v1/cdevents and the OTLP receiver; the file is re-read when "
+            "it changes (default: no token)",
         )
     p.add_argument(
         "--max-apps",
@@ -189,6 +194,45 @@ def _add_serve(p: argparse.ArgumentParser, default: str, *, intake: bool = True)
         "included (about 70 per app plus 16 per workload); apps that would go beyond it are "
         "left out whole, in the order they appeared, and their series counted in "
         "daylight_dropped_series (default: %(default)s)",
+    )
+
+
+def _add_ci_intake(p: argparse.ArgumentParser) -> None:
+    """``daylight run``'s CI/CD intake: the OTLP/HTTP receiver and how spans name apps."""
+    g = p.add_argument_group("CI/CD spans in (OTLP/HTTP receiver)")
+    g.add_argument(
+        "--otlp-listen",
+        type=_listen_or_off,
+        default="0.0.0.0:4318",
+        metavar="HOST:PORT|off",
+        help="serve POST /v1/traces (OTLP/HTTP, protobuf or JSON) here: CI/CD pipeline-run "
+        "spans become changes (lead time); the same bearer token as --api-token-file "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--otlp-grpc-listen",
+        type=_listen_or_off,
+        default="off",
+        metavar="HOST:PORT|off",
+        help="also serve OTLP/gRPC TraceService/Export here (4317 is its usual port; needs "
+        "the grpc extra: pip install daylight[grpc]) (default: %(default)s)",
+    )
+    g.add_argument(
+        "--otlp-max-body",
+        type=_count,
+        default=20 * 1024 * 1024,
+        metavar="BYTES",
+        help="largest OTLP request body, after decompression; larger ones get 413 "
+        "(default: 20 MiB)",
+    )
+    g.add_argument(
+        "--ci-app-map",
+        type=_csv,
+        default=(),
+        metavar="KEY=[NAMESPACE/]APP[,...]",
+        help="the app (and namespace) of CI runs whose service.name or repository is KEY, for "
+        "pipelines that set neither daylight.app nor k8s.namespace.name (default: none; "
+        "such runs match any app by image digest, version or sha)",
     )
 
 
@@ -319,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cluster(run)
     _add_serve(run, "0.0.0.0:9400")
+    _add_ci_intake(run)
     _add_traces(run)
     _add_checks(run)
     run.add_argument(

@@ -18,13 +18,17 @@ from exporter.app.serving import (
     checks_from,
     cluster_access,
     model_config,
+    otlp_receiver,
     serve_exporter,
+    serve_otlp,
+    serve_otlp_grpc,
     state_from,
     traces_from,
     watch_scope,
 )
 from exporter.evaluations.checks import KeptnChecks
 from exporter.events.envelope import EventType
+from exporter.intake.otlp import OtlpReceiver
 from exporter.kube import eventlog
 from exporter.kube.client import ApiClient
 from exporter.kube.config import ClusterAccess
@@ -55,18 +59,33 @@ async def _run(access: ClusterAccess, args: argparse.Namespace) -> int:
         checks=checks,
     )
     runtime.build_informers()
-    runner = await _serve_runtime(runtime, args, "run")
-    log.info("serving http://%s/metrics; watching %s", args.listen, access.description)
+    receiver = otlp_receiver(args, model, lambda: runtime.started)
+    runner = await _serve_runtime(runtime, args, "run", receiver)
+    otlp_runner = None
+    stop_grpc = None
     try:
+        if receiver is not None:
+            otlp_runner = await serve_otlp(receiver, args.otlp_listen)
+            log.info("OTLP/HTTP receiver of CI/CD spans on http://%s/v1/traces", args.otlp_listen)
+            if args.otlp_grpc_listen != "off":
+                stop_grpc = await serve_otlp_grpc(receiver, args.otlp_grpc_listen)
+                log.info("OTLP/gRPC receiver of CI/CD spans on %s", args.otlp_grpc_listen)
+        log.info("serving http://%s/metrics; watching %s", args.listen, access.description)
         await runtime.start()
         await asyncio.Event().wait()
     finally:
         await runtime.stop()
+        if stop_grpc is not None:
+            await stop_grpc()
+        if otlp_runner is not None:
+            await otlp_runner.cleanup()
         await runner.cleanup()
     return 0
 
 
-async def _serve_runtime(runtime: LiveRuntime, args: argparse.Namespace, mode: str) -> Any:
+async def _serve_runtime(
+    runtime: LiveRuntime, args: argparse.Namespace, mode: str, otlp: OtlpReceiver | None = None
+) -> Any:
     return await serve_exporter(
         args,
         model=runtime.model,
@@ -77,6 +96,7 @@ async def _serve_runtime(runtime: LiveRuntime, args: argparse.Namespace, mode: s
         traces=runtime.traces,
         checks=runtime.checks,
         state=runtime.state,
+        otlp=otlp,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -16,7 +16,10 @@ from exporter.app.guard import Supervisor, SupervisorCollector
 from exporter.checks.phases import rollout_phases
 from exporter.evaluations.checks import KeptnChecks
 from exporter.evaluations.engine import EvaluationConfig
+from exporter.intake.cdevents import CdEventsIntake
+from exporter.intake.cicd import AppMap
 from exporter.intake.endpoints import Intake, TokenFile
+from exporter.intake.otlp import OtlpReceiver
 from exporter.kube import config as kube_config
 from exporter.kube.config import ClusterAccess
 from exporter.kube.informer import Informer
@@ -100,6 +103,49 @@ def token_from(args: argparse.Namespace) -> TokenFile | None:
     return TokenFile(path)
 
 
+def otlp_receiver(
+    args: argparse.Namespace, model: DoraModel, ready: Callable[[], bool]
+) -> OtlpReceiver | None:
+    """The OTLP/HTTP receiver of CI/CD spans (``--otlp-listen``), or None when off."""
+    if getattr(args, "otlp_listen", "off") == "off":
+        return None
+    try:
+        apps = AppMap.parse(args.ci_app_map)
+    except ValueError as exc:
+        raise CommandError(f"--ci-app-map: {exc}") from None
+    return OtlpReceiver(
+        model, token=token_from(args), apps=apps, max_body=args.otlp_max_body, ready=ready
+    )
+
+
+async def serve_otlp(receiver: OtlpReceiver, listen: str) -> web.AppRunner:
+    try:
+        return await serve(receiver.app(), listen)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {listen} (--otlp-listen): {exc.strerror or exc}"
+        ) from None
+
+
+async def serve_otlp_grpc(receiver: OtlpReceiver, listen: str) -> Callable[[], Awaitable[None]]:
+    """The OTLP/gRPC receiver (the grpc extra); returns what stops it."""
+    try:
+        from exporter.intake.otlp_grpc import serve_grpc
+    except ImportError as exc:
+        raise CommandError(
+            f"--otlp-grpc-listen needs the grpc extra (pip install daylight[grpc]): {exc}"
+        ) from None
+    try:
+        server = await serve_grpc(receiver, listen)
+    except (OSError, RuntimeError) as exc:
+        raise CommandError(f"cannot listen on {listen} (--otlp-grpc-listen): {exc}") from None
+
+    async def stop() -> None:
+        await server.stop(1)
+
+    return stop
+
+
 async def serve_exporter(
     args: argparse.Namespace,
     *,
@@ -111,6 +157,7 @@ async def serve_exporter(
     traces: TraceEmitter | None = None,
     checks: KeptnChecks | None = None,
     intake: bool = True,
+    otlp: OtlpReceiver | None = None,
     clock: Callable[[], float] | None = None,
     state: StateStore | None = None,
 ) -> web.AppRunner:
@@ -124,6 +171,7 @@ async def serve_exporter(
         mode=mode,
         informers=lambda: [(i.name, i.stats) for i in informers()],
         traces=traces.counters if traces is not None else dict,
+        otlp=otlp.counters if otlp is not None else None,
     )
     if checks is not None:
         collectors.append(selfmetrics.Checks(checks.stats, evaluations=checks.evaluations_enabled))
@@ -142,7 +190,9 @@ async def serve_exporter(
     )
     app = api.app()
     if intake:
-        Intake(model, token_from(args)).register(app)
+        token = token_from(args)
+        Intake(model, token).register(app)
+        CdEventsIntake(model, token).register(app)
     try:
         return await serve(app, args.listen)
     except OSError as exc:

@@ -2,6 +2,11 @@
 
 Both arrive as untrusted JSON (HTTP bodies or event-log lines). Parsing is strict and says
 exactly what is wrong, so a bad payload gets a 400 with a reason instead of a guess.
+
+A :class:`Change` is what any CI source says about a commit: ``POST /api/v1/changes``
+(source ``api``), CI/CD spans over OTLP (``otlp``), CDEvents (``cdevents``). Only the API
+requires a commit time; the others may know a sha and an image but no time, and such a
+change waits for one (design §2: never guessed).
 """
 
 from __future__ import annotations
@@ -36,14 +41,85 @@ class InvalidInput(ValueError):
         self.reason = reason
 
 
+# Where a deployment's commit time came from (dora_lead_time_sources_total{source}).
+SOURCE_ANNOTATION = "annotation"
+SOURCE_API = "api"
+SOURCE_OTLP = "otlp"
+SOURCE_CDEVENTS = "cdevents"
+SOURCES = (SOURCE_ANNOTATION, SOURCE_API, SOURCE_OTLP, SOURCE_CDEVENTS)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
+    """Commit metadata from CI. ``commit_sha`` is lowercase hex (7-64), or empty when only
+    an image digest identifies the build; ``commit_time`` None means not known (yet)."""
+
     commit_sha: str
-    commit_time: float
+    commit_time: float | None
     image_digest: str | None = None
     version: str | None = None
     namespace: str | None = None
     app: str | None = None
+    source: str = SOURCE_API
+    repository: str | None = None  # vcs.repository.url.full, else vcs.repository.name
+    ref: str | None = None  # vcs.ref.head.name (branch or tag)
+    run_id: str | None = None  # "<provider>/<run id or run URL>": retries and duplicates
+    run_url: str | None = None  # cicd.pipeline.run.url.full
+    trace_id: str | None = None  # the CI root span (32 hex): a span link on our trace
+    span_id: str | None = None  # 16 hex
+    image_name: str | None = None  # container.image.name the pipeline built
+
+    @property
+    def dedup_key(self) -> tuple[str, str] | None:
+        """Two changes with the same key are one delivery (a retry, a re-sent request)."""
+        if self.run_id is None:
+            return None
+        return (self.run_id, self.commit_sha)
+
+    @property
+    def link(self) -> tuple[str, str] | None:
+        if self.trace_id is None or self.span_id is None:
+            return None
+        return (self.trace_id, self.span_id)
+
+
+_CHANGE_FIELDS = (
+    "commit_sha",
+    "commit_time",
+    "image_digest",
+    "version",
+    "namespace",
+    "app",
+    "source",
+    "repository",
+    "ref",
+    "run_id",
+    "run_url",
+    "trace_id",
+    "span_id",
+    "image_name",
+)  # fmt: skip - a table
+
+
+CHANGE_OPTIONAL_FIELDS = tuple(f for f in _CHANGE_FIELDS[2:] if f != "source")
+"""The optional text fields of a Change (all but sha, time and source)."""
+
+
+def change_to_dict(change: Change) -> dict[str, Any]:
+    """For the state file: every field, unset ones left out."""
+    out: dict[str, Any] = {"commit_sha": change.commit_sha, "commit_time": change.commit_time}
+    for name in _CHANGE_FIELDS[2:]:
+        value = getattr(change, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def change_from_dict(data: dict[str, Any]) -> Change:
+    """The inverse of :func:`change_to_dict`; unknown keys (a newer version's) are ignored."""
+    known = {k: data[k] for k in _CHANGE_FIELDS if k in data}
+    known.setdefault("commit_time", None)
+    return Change(**known)
 
 
 def _optional_str(body: dict[str, Any], key: str, limit: int = 256) -> str | None:
@@ -88,6 +164,20 @@ def parse_change(body: Any, now: float) -> Change:
         if value is not None and not valid_name(value):
             raise InvalidInput("change_field", f"{name} has characters not allowed in a name")
     return Change(sha.lower(), commit_time, digest, version, namespace, app)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDeployment:
+    """A deployment outside the cluster, as a CDEvent reports it (names already valid)."""
+
+    environment: str
+    service: str  # the app, and its one "workload"
+    version: str
+    at: float
+    rollback: bool = False
+    image_digest: str | None = None
+    commit_sha: str | None = None
+    artifact: str | None = None  # the purl, kept as the image of the deployment
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,34 @@ def parse_commit_time(value: str | None) -> float | None:
     return parse_rfc3339(text)
 
 
+def parse_ci_time(value: object) -> float | None:
+    """A commit time as CI systems send it: RFC 3339, GitLab's ``2006-01-02 15:04:05 UTC``,
+    or Unix seconds (an int, a float, or a string of digits); None when it cannot be read.
+    Values this large are nanoseconds or milliseconds since the epoch and are scaled."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and len(value) <= 64:
+        text = value.strip()
+        if text.endswith(" UTC"):
+            text = text[:-4] + "+00:00"
+        if text.replace(".", "", 1).isdigit():
+            seconds = float(text)
+        else:
+            parsed = parse_rfc3339(text)
+            return parsed
+    else:
+        return None
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return None
+    if seconds > 1e17:
+        seconds /= 1e9  # nanoseconds (OTLP's time unit)
+    elif seconds > 1e11:
+        seconds /= 1e3  # milliseconds (JavaScript)
+    return seconds
+
+
 def format_rfc3339(epoch: float | None) -> str | None:
     if epoch is None:
         return None

@@ -33,6 +33,21 @@ def redact(url: str) -> str:
         return redact_text(url)
 
 
+def without_credentials(url: str) -> str | None:
+    """An http(s) URL fit to show and to send on (a CI run's URL on our spans): no user name,
+    password, query string or fragment; None when it is not an http(s) URL."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def redact_text(text: str) -> str:
     """Any ``scheme://user:pass@`` inside free text (an error message quoting a URL)."""
     return _USERINFO.sub("***@", text)

@@ -42,7 +42,7 @@ class Alerts:
         if alert.fingerprint in self.firing:
             return True  # Alertmanager repeats firing notifications
         apps: list[AppKey] = []
-        if alert.namespace:
+        if alert.namespace is not None:  # "" for apps outside the cluster (CDEvents)
             for name in alert.names:
                 apps = self.find_apps(alert.namespace, name)
                 if apps:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from exporter.events.external import DEFAULT_APP_LABELS
 from exporter.model.alerts import Alerts
 from exporter.model.changes import Changes
+from exporter.model.external import ExternalDeployments
 from exporter.model.facts import FactLog
 from exporter.model.failures import FailureTracker, Signal
 from exporter.model.grouping import Grouping
@@ -50,6 +51,7 @@ class Parts:
     health: Health
     resume: Resume
     tracking: WorkloadTracking
+    external: ExternalDeployments
 
 
 def assemble(
@@ -126,6 +128,9 @@ def assemble(
         timers=timers,
         facts=facts,
     )
+    external = ExternalDeployments(
+        ledger=ledger, grouping=grouping, failures=failures, changes=changes, stats=stats
+    )
     return Parts(
         stats,
         facts,
@@ -141,4 +146,5 @@ def assemble(
         health,
         resume,
         tracking,
+        external,
     )  # fmt: skip - one part per line would double the length without saying more

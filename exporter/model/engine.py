@@ -18,6 +18,7 @@ from exporter.events.external import (
     Alert,
     Change,
     InvalidInput,
+    ServiceDeployment,
     parse_alerts,
     parse_change,
 )
@@ -65,6 +66,7 @@ class DoraModel:
         self.health = parts.health
         self.resume = parts.resume
         self.tracking = parts.tracking
+        self.external = parts.external
 
     # ------------------------------------------------------------------ input
 
@@ -132,6 +134,13 @@ class DoraModel:
         matched = self.changes.register(change, at)
         self.facts.drain()
         return matched
+
+    def apply_service_deployment(self, report: ServiceDeployment) -> AppDeployment | None:
+        """A deployment outside the cluster (CDEvents): an app deployment of its environment."""
+        self._advance(report.at)
+        group = self.external.deployed(report).group
+        self.facts.drain()
+        return group
 
     def apply_alert(self, alert: Alert, at: float) -> bool:
         """An Alertmanager alert; False when it matches no app (counted as invalid input)."""

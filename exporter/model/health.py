@@ -95,6 +95,9 @@ class Health:
                 digest = _digest(cs.image_id)
                 if digest and digest not in wd.image_digests:
                     wd.image_digests.add(digest)
+                    repo = _repo_digest(cs.image_id)
+                    if repo is not None:
+                        wd.repo_digests.add(repo)
                     self.changes.match_pending(wd)
         if crashing != (pod.metadata.uid in tracked.crashing):
             self._crash_loop(tracked, wd, pod.metadata.uid, crashing, now)
@@ -138,6 +141,16 @@ def _crashing(pod: Pod) -> bool:
         or (cs.state.waiting is not None and cs.state.waiting.reason == "CrashLoopBackOff")
         for cs in pod.status.container_statuses
     )
+
+
+def _repo_digest(image_id: str) -> str | None:
+    """``repo@sha256:...`` of a container status' imageID (``docker-pullable://`` and other
+    scheme prefixes dropped); None for a bare image id."""
+    reference = image_id.split("://", 1)[-1]
+    repo, at, digest = reference.partition("@")
+    if not at or not repo or not digest.startswith("sha256:") or len(reference) > 512:
+        return None
+    return f"{repo}@{digest[:71]}"
 
 
 def _digest(image_id: str) -> str | None:

@@ -9,6 +9,7 @@ ReplicaSets are lower bounds: the later use cannot be dated more exactly.
 
 from __future__ import annotations
 
+from exporter.events.external import SOURCE_ANNOTATION
 from exporter.events.objects import PodTemplate, Workload
 from exporter.model.identity import IdentityResolver
 from exporter.model.inventory import Inventory, Revision
@@ -60,10 +61,13 @@ def rebuild(
                 outcome=Outcome.SUCCEEDED,
                 commit_time=identities.commit_time(ident),
                 commit_sha=ident.commit_sha,
+                images=ident.images,
                 replaced_at=record.written if exact and number == max(record.numbers) else None,
             )
         )
         wd = history[-1]
+        if wd.commit_time is not None:
+            wd.commit_source = SOURCE_ANNOTATION
         if not wd.rollback and wd.commit is not None and wd.commit in commits:
             wd.commit_time, wd.redeployed = None, True
         if wd.commit is not None:

@@ -31,6 +31,7 @@ from exporter.model.records import AppKey
 from exporter.model.stats import ObservedStats
 
 _template_decoder = msgspec.json.Decoder(PodTemplate)
+MAX_IMAGES = 8  # images of one pod template kept for matching CI changes and traces
 
 
 class Sources:
@@ -116,6 +117,7 @@ class Identity:
     commit_sha: str | None
     traceparent: str | None
     invalid: tuple[str, ...]
+    images: tuple[str, ...] = ()
 
 
 def resolve(
@@ -151,6 +153,7 @@ def resolve(
         commit_sha=sha,
         traceparent=sources.raw(TRACEPARENT_KEYS),
         invalid=tuple(invalid),
+        images=tuple(c.image for c in containers[:MAX_IMAGES] if c.image),
     )
 
 

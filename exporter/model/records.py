@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from exporter.events.external import SOURCE_ANNOTATION, Change
+
 FACT_DEPLOYMENT = "deployment"
 FACT_RESTORE = "restore"
 FACT_FAILURE_PREFIX = "failure:"
@@ -32,6 +34,14 @@ class RolloutFailure(StrEnum):
     # replaced while its app deployment was already a failed change (e.g. crash-looping):
     # replacing it does not erase the failure
     REPLACED_AFTER_FAILURE = "replaced_after_failure"
+
+
+class LeadTimeUnknown(StrEnum):
+    """Why a successful app deployment has no lead time (``dora_lead_time_unknown``)."""
+
+    NO_CI_DATA = "no_ci_data"  # no annotation, and no CI change ever named or matched it
+    NO_COMMIT_TIME = "no_commit_time"  # CI matched it but sent no commit time (yet)
+    NO_MATCH = "no_match"  # CI changes name its app, but none matched its image or sha
 
 
 class Outcome(StrEnum):
@@ -85,6 +95,11 @@ class WorkloadDeployment:
     it was scaled away; dates the recovery of a rollback the history keeps. None when its
     start is only a lower bound (a reused ReplicaSet): no duration can be taken from it."""
     image_digests: set[str] = field(default_factory=set)
+    repo_digests: set[str] = field(default_factory=set)  # repo@sha256:..., as the runtime says
+    images: tuple[str, ...] = ()  # the pod template's container images
+    commit_source: str | None = None  # where commit_time came from (SOURCES)
+    change: Change | None = None  # the CI change that matched it (with a time or not)
+    ci_named: bool = False  # a CI change named its app or workload but did not match
     group: AppDeployment | None = field(default=None, repr=False)
 
     @property
@@ -195,6 +210,36 @@ class AppDeployment:
             return None
         times = [w.commit_time for w in self.active_workloads if w.commit_time is not None]
         return max(times) if times else None
+
+    @property
+    def lead_time_source(self) -> str | None:
+        """Where the commit time of the latest commit came from (``annotation``, ``api``,
+        ``otlp``, ``cdevents``); None without a commit time."""
+        if self.rollback:
+            return None
+        best: WorkloadDeployment | None = None
+        for w in self.active_workloads:
+            if w.commit_time is not None and (
+                best is None or w.commit_time > (best.commit_time or 0)
+            ):
+                best = w
+        if best is None:
+            return None
+        return best.commit_source or SOURCE_ANNOTATION
+
+    @property
+    def lead_time_unknown(self) -> LeadTimeUnknown | None:
+        """Why a successful deployment that should have a lead time has none (design §3)."""
+        if self.outcome is not Outcome.SUCCEEDED or self.rollback or self.redeployed:
+            return None
+        members = [w for w in self.active_workloads if not (w.rollback or w.redeployed)]
+        if not members or self.commit_time is not None:
+            return None
+        if any(w.change is not None for w in members):
+            return LeadTimeUnknown.NO_COMMIT_TIME
+        if any(w.ci_named for w in members):
+            return LeadTimeUnknown.NO_MATCH
+        return LeadTimeUnknown.NO_CI_DATA
 
     @property
     def lead_time_seconds(self) -> float | None:

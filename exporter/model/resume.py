@@ -86,7 +86,7 @@ class Resume:
                 parsed = {s for s in map(Signal.parse, signals) if s is not None}
                 self.failures.open[app] = OpenFailure(app, opened_at, parsed, members)
         for at, change in changes:
-            self.changes.pending.append((at, change))
+            self.changes.restore(at, change)
         self.alerts.firing.update(alerts)
 
     def known(self, key: WorkloadKey) -> list[WorkloadDeployment]:
@@ -169,6 +169,7 @@ class Resume:
                 commit_sha=entry.commit_sha,
                 traceparent=None,
                 invalid=(),
+                images=entry.images,
             )
             # a reused ReplicaSet's start is only a lower bound: never before what it replaced
             before = tracked.active or tracked.last_finished
@@ -184,6 +185,7 @@ class Resume:
             wd.redeployed = wd.redeployed or entry.redeployed
             if not wd.redeployed:  # a commit shipped before keeps no commit time
                 wd.commit_time = None if wd.rollback else entry.commit_time
+                wd.commit_source = entry.commit_source if wd.commit_time is not None else None
             if last and entry.fingerprint == fp and not complete:
                 return  # still rolling out: watched from here on
             end = newer[index + 1].started_at if not last else now

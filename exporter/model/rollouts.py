@@ -5,6 +5,7 @@ fails on its progress deadline or ``--rollout-timeout``, or is superseded by the
 
 from __future__ import annotations
 
+from exporter.events.external import SOURCE_ANNOTATION
 from exporter.events.keys import DEPLOYMENT_REVISION
 from exporter.events.objects import Workload
 from exporter.events.timeutil import parse_rfc3339
@@ -127,12 +128,15 @@ class Rollouts:
             commit_time=None if rollback else self.identities.commit_time(identity),
             commit_sha=identity.commit_sha,
             traceparent=identity.traceparent,
+            images=identity.images,
             keptn_app=(
                 (keptn.spec.version, keptn.spec.revision)
                 if keptn is not None and keptn.metadata.name == identity.app
                 else None
             ),
         )
+        if wd.commit_time is not None:
+            wd.commit_source = SOURCE_ANNOTATION
         if not rollback and wd.commit is not None and wd.commit in tracked.shipped:
             wd.commit_time, wd.redeployed = None, True
             self.stats.redeployed += 1

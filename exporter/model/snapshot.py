@@ -5,6 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any, TypeGuard
 
+from exporter.events.external import (
+    CHANGE_OPTIONAL_FIELDS,
+    SOURCE_API,
+    Change,
+    change_to_dict,
+)
 from exporter.model.records import AppDeployment, AppKey, Outcome, WorkloadDeployment, WorkloadKey
 
 
@@ -47,6 +53,11 @@ def _workload_to_dict(w: WorkloadDeployment) -> dict[str, Any]:
         "traceparent": w.traceparent,
         "redeployed": w.redeployed,
         "image_digests": sorted(w.image_digests),
+        "repo_digests": sorted(w.repo_digests),
+        "images": list(w.images),
+        "commit_source": w.commit_source,
+        "change": change_to_dict(w.change) if w.change is not None else None,
+        "ci_named": w.ci_named,
     }
 
 
@@ -112,6 +123,11 @@ def _workload_from_dict(fields: _Fields, app: AppKey) -> WorkloadDeployment:
         traceparent=fields.optional_string("traceparent"),
         redeployed=fields.flag("redeployed"),
         image_digests=set(fields.string_list("image_digests")),
+        repo_digests=set(fields.string_list("repo_digests")),
+        images=tuple(fields.string_list("images")),
+        commit_source=fields.optional_string("commit_source"),
+        change=fields.change("change"),
+        ci_named=fields.flag("ci_named"),
     )
 
 
@@ -186,6 +202,13 @@ class _Fields:
             raise self._wrong(name, "seconds since 1970, before 10000, or null")
         return value
 
+    def change(self, name: str) -> Change | None:
+        """The CI change that matched a workload deployment (as ``change_to_dict`` wrote it)."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        return checked_change(value, f"{self.where}{name}.")
+
     def outcome(self, name: str) -> Outcome:
         value = self.data.get(name)
         try:
@@ -204,4 +227,16 @@ def is_time(value: object) -> TypeGuard[float]:
         and not isinstance(value, bool)
         and math.isfinite(value)
         and 0 <= value <= LATEST
+    )
+
+
+def checked_change(data: object, where: str) -> Change:
+    """A saved CI change, every field type-checked (ValueError naming a bad one)."""
+    fields = _Fields(data, where)
+    optional = {name: fields.optional_string(name) for name in CHANGE_OPTIONAL_FIELDS}
+    return Change(
+        fields.string("commit_sha"),
+        fields.optional_time("commit_time"),
+        source=fields.string("source", SOURCE_API),
+        **optional,
     )

@@ -91,6 +91,9 @@ class AppStats:
     change_failures: Counter[str] = field(default_factory=Counter)
     rework: int = 0
     lead_time: Histogram = field(default_factory=lambda: Histogram(LEAD_TIME_BUCKETS))
+    lead_time_sources: Counter[str] = field(
+        default_factory=Counter
+    )  # by where commit time came from
     restore: Histogram = field(default_factory=lambda: Histogram(RESTORE_BUCKETS))
 
 
@@ -99,6 +102,7 @@ class ObservedStats:
     workloads: dict[AppKey, dict[WorkloadSeries, WorkloadStats]] = field(default_factory=dict)
     apps: dict[AppKey, AppStats] = field(default_factory=dict)
     invalid: Counter[str] = field(default_factory=Counter)
+    ci_changes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, result)
     restarts: int = 0
     redeployed: int = 0  # live deployments of a commit already shipped (stale annotations)
     scale_only: int = 0
@@ -138,4 +142,6 @@ class ObservedStats:
         lead = group.lead_time_seconds
         if lead is not None and not group.lead_time_observed and not group.history:
             group.lead_time_observed = True
-            self.app(group.app).lead_time.observe(lead)
+            stats = self.app(group.app)
+            stats.lead_time.observe(lead)
+            stats.lead_time_sources[group.lead_time_source or "annotation"] += 1

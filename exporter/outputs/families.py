@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
+from exporter.events.external import SOURCES
 from exporter.model.ledger import AppLedger
 from exporter.model.records import AppDeployment, AppKey, Outcome
 from exporter.model.stats import AppStats, Histogram, WorkloadSeries, WorkloadStats
@@ -98,6 +99,24 @@ def _rework(app: AppView) -> Iterator[Sample]:
 
 def _lead_time(app: AppView) -> Iterator[Sample]:
     yield (), app.stats.lead_time
+
+
+def _lead_time_sources(app: AppView) -> Iterator[Sample]:
+    counts = app.stats.lead_time_sources
+    if counts:  # every source once one counted, so increase() sees a source's first
+        for source in SOURCES:
+            yield (source,), counts.get(source, 0)
+
+
+def _lead_time_unknown(app: AppView) -> Iterator[Sample]:
+    last = max(
+        (d for d in app.deployments if d.outcome is Outcome.SUCCEEDED and d.finished_at),
+        key=lambda d: d.finished_at or 0.0,
+        default=None,
+    )
+    reason = last.lead_time_unknown if last is not None else None
+    if reason is not None:
+        yield (reason.value,), 1
 
 
 def _restore(app: AppView) -> Iterator[Sample]:
@@ -197,6 +216,23 @@ FAMILIES: tuple[DoraFamily, ...] = (
     DoraFamily("dora_rework_deployments_total", _C, "Rework app deployments.", (), _rework),
     DoraFamily(
         "dora_lead_time_seconds", _H, "Commit to production, per app deployment.", (), _lead_time
+    ),
+    DoraFamily(
+        "dora_lead_time_sources_total",
+        _C,
+        "App deployments whose lead time became known, by where the commit time came from: "
+        "annotation, api (POST /api/v1/changes), otlp (CI/CD spans), cdevents.",
+        ("source",),
+        _lead_time_sources,
+    ),
+    DoraFamily(
+        "dora_lead_time_unknown",
+        _G,
+        "1 when the app's last successful deployment has no lead time, by why: no_ci_data "
+        "(no annotation, no CI change), no_commit_time (CI matched it without a commit time), "
+        "no_match (CI changes name the app but match none of its images or commits).",
+        ("reason",),
+        _lead_time_unknown,
     ),
     DoraFamily(
         "dora_deployment_duration_seconds",

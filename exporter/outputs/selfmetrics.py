@@ -284,6 +284,53 @@ class Observed(SourceCollector):
         families["daylight_redeployed_commits"].add_metric([], self.model.stats.redeployed)
 
 
+class CiIntake(SourceCollector):
+    """Changes from CI by source and result, and the OTLP receiver's requests and spans."""
+
+    CHANGE_FAMILIES = (
+        counter(
+            "daylight_ci_changes",
+            "CI changes received, by source (api, otlp, cdevents) and result (accepted, "
+            "duplicate: a retry or re-sent delivery of one already kept).",
+            "source",
+            "result",
+        ),
+    )
+    FAMILIES = (
+        *CHANGE_FAMILIES,
+        counter("daylight_otlp_requests", "OTLP/HTTP trace requests, by status code.", "code"),
+        counter(
+            "daylight_otlp_spans",
+            "Spans received over OTLP, by what became of them: change (a pipeline run), "
+            "ignored (not a pipeline run), own (Daylight's own deployment spans), rejected.",
+            "result",
+        ),
+    )
+
+    def __init__(
+        self, model: DoraModel, otlp: Callable[[], Mapping[str, Mapping[str, int]]] | None
+    ) -> None:
+        self.model = model
+        self.otlp = otlp
+
+    def describe(self) -> Iterable[Metric]:
+        declared = self.FAMILIES if self.otlp is not None else self.CHANGE_FAMILIES
+        return [family.new() for family in declared]
+
+    def fill(self, families: Mapping[str, CounterMetricFamily | GaugeMetricFamily]) -> set[str]:
+        changes = families["daylight_ci_changes"]
+        for (source, result), count in sorted(self.model.stats.ci_changes.items()):
+            changes.add_metric([source, result], count)
+        if self.otlp is None:
+            return {f.name for f in self.CHANGE_FAMILIES}
+        counts = self.otlp()
+        add_counts(families["daylight_otlp_requests"], counts.get("requests", {}))
+        spans = counts.get("spans", {})
+        for result in ("change", "ignored", "own", "rejected"):
+            families["daylight_otlp_spans"].add_metric([result], spans.get(result, 0))
+        return set(families)
+
+
 class Checks(SourceCollector):
     """``daylight_tasks_total{phase,outcome}``, ``daylight_evaluations_total{phase,outcome}``
     and the reasons and queries behind them."""
@@ -363,6 +410,7 @@ def exporter_collectors(
     informers: InformerSource = lambda: (),
     invalid: Sequence[Callable[[], Mapping[str, int]]] = (),
     traces: Callable[[], Mapping[str, int]] = dict,
+    otlp: Callable[[], Mapping[str, Mapping[str, int]]] | None = None,
 ) -> list[Collector]:
     """The exporter's own collectors, in exposition order."""
 
@@ -380,6 +428,7 @@ def exporter_collectors(
         ModelSize(model),
         TraceExport(traces),
         Observed(model),
+        CiIntake(model, otlp),
     ]
 
 

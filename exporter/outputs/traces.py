@@ -56,7 +56,10 @@ from exporter.model.records import (
 # Facts a trace is sent as (see the module docstring).
 
 PROTOCOLS = ("http/protobuf", "grpc")
-SCOPE = InstrumentationScope("daylight.deployments", __version__)
+# the semantic-conventions release every attribute name we send was checked against
+# (tests/traces/test_semconv.py keeps the registry names)
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
+SCOPE = InstrumentationScope("daylight.deployments", __version__, SCHEMA_URL)
 
 # Kinds with a semantic-convention ``k8s.<kind>.name`` attribute.
 _K8S_KINDS = {
@@ -134,13 +137,15 @@ def _status(status: PhaseStatus, description: str = "") -> Status:
 
 
 def _app_attributes(group: AppDeployment) -> AttrDict:
-    return {
+    attributes: AttrDict = {
         "deployment.environment.name": group.app.environment,
-        "k8s.namespace.name": group.app.namespace,
         "keptn.deployment.app.name": group.app.app,
-        "keptn.deployment.app.namespace": group.app.namespace,
         "keptn.deployment.app.version": group.version,
     }
+    if group.app.namespace:  # empty for deployments outside the cluster (CDEvents)
+        attributes["k8s.namespace.name"] = group.app.namespace
+        attributes["keptn.deployment.app.namespace"] = group.app.namespace
+    return attributes
 
 
 def _root_attributes(group: AppDeployment) -> AttrDict:
@@ -168,14 +173,15 @@ def _root_attributes(group: AppDeployment) -> AttrDict:
     lead = group.lead_time_seconds
     if lead is not None:
         attributes["daylight.lead_time_seconds"] = lead
-    if group.keptn_app is not None:
-        attributes["keptn.deployment.app.revision"] = group.keptn_app[1]
+    if group.keptn_app is not None:  # Keptn has no revision attribute: ours
+        attributes["daylight.keptn_app.revision"] = group.keptn_app[1]
     return attributes
 
 
 def _workload_attributes(group: AppDeployment, w: WorkloadDeployment) -> AttrDict:
     attributes = _app_attributes(group)
-    attributes["k8s.namespace.name"] = w.key.namespace
+    if w.key.namespace:
+        attributes["k8s.namespace.name"] = w.key.namespace
     kind_key = _K8S_KINDS.get(w.key.kind)
     if kind_key is not None:
         attributes[kind_key] = w.key.name
@@ -193,14 +199,72 @@ def _workload_attributes(group: AppDeployment, w: WorkloadDeployment) -> AttrDic
         attributes["daylight.workload.revision"] = w.revision
     if w.commit_sha:
         attributes["vcs.ref.head.revision"] = w.commit_sha
-    digests = sorted(w.image_digests)
-    if digests:
-        attributes["container.image.repo_digests"] = digests
-        if len(digests) == 1:
-            attributes["oci.manifest.digest"] = digests[0]
+    attributes.update(_image_attributes(w))
+    attributes.update(_ci_attributes(w))
     if w.outcome is Outcome.FAILED:
         attributes["error.type"] = w.failure_reason or "rollout_failed"
     return attributes
+
+
+def _image_attributes(w: WorkloadDeployment) -> AttrDict:
+    """``container.image.*`` as the conventions have them: the name without tag or digest,
+    the tags, the runtime's ``repo@sha256:...`` repo digests; a bare digest is
+    ``oci.manifest.digest`` (only when the revision runs one image)."""
+    attributes: AttrDict = {}
+    names = sorted({_image_name(i) for i in w.images})
+    if len(names) == 1:
+        attributes["container.image.name"] = names[0]
+    tags = sorted({t for t in (_image_tag(i) for i in w.images) if t})
+    if tags:
+        attributes["container.image.tags"] = tags
+    if w.repo_digests:
+        attributes["container.image.repo_digests"] = sorted(w.repo_digests)
+    if len(w.image_digests) == 1:
+        attributes["oci.manifest.digest"] = next(iter(w.image_digests))
+    return attributes
+
+
+def _image_name(image: str) -> str:
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def _image_tag(image: str) -> str | None:
+    last = image.split("@", 1)[0].rpartition("/")[2]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def _ci_attributes(w: WorkloadDeployment) -> AttrDict:
+    """What the CI run that built it said: repository, branch, the run's URL."""
+    change = w.change
+    if change is None:
+        return {}
+    attributes: AttrDict = {}
+    if change.repository:
+        key = "vcs.repository.url.full" if "://" in change.repository else "vcs.repository.name"
+        attributes[key] = change.repository
+    if change.ref:
+        attributes["vcs.ref.head.name"] = change.ref
+    if change.run_url:
+        attributes["cicd.pipeline.run.url.full"] = change.run_url
+    return attributes
+
+
+def _ci_link(w: WorkloadDeployment) -> Link | None:
+    """The CI run's root span (from OTLP or CDEvents), as a link: no traceparent needed."""
+    link = w.change.link if w.change is not None else None
+    if link is None:
+        return None
+    try:
+        trace_id, span_id = int(link[0], 16), int(link[1], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(1))
+    source = w.change.source if w.change is not None else "ci"
+    return Link(context, {"daylight.link.source": source})
 
 
 @dataclass(slots=True)
@@ -338,6 +402,9 @@ def _deployment_drafts(
         link = parse_traceparent(w.traceparent)
         if link is not None:
             draft.links.append(Link(link, {"daylight.link.source": "traceparent"}))
+        ci = _ci_link(w)
+        if ci is not None and (link is None or ci.context.span_id != link.span_id):
+            draft.links.append(ci)
         members[w.key] = draft
     phase_drafts = []
     for phase in phases(group):
@@ -462,7 +529,7 @@ def build_resource(service_version: str = __version__, cluster_name: str | None 
     configured: dict[str, Any] = {"service.version": service_version}
     if cluster_name:
         configured["k8s.cluster.name"] = cluster_name
-    return resource.merge(Resource(configured))
+    return resource.merge(Resource(configured, SCHEMA_URL))
 
 
 class TraceEmitter:

@@ -20,7 +20,7 @@ import msgspec
 from exporter.events.external import Change
 from exporter.model.records import AppDeployment, AppKey
 from exporter.model.resume import PersistedFailure
-from exporter.model.snapshot import app_deployment_from_dict, is_time
+from exporter.model.snapshot import app_deployment_from_dict, checked_change, is_time
 from exporter.state.schema import DB_ERRORS, from_sqlite
 
 log = logging.getLogger("daylight.state")
@@ -51,18 +51,8 @@ class _FailureData(msgspec.Struct):
     ids: list[str]
 
 
-class _ChangeData(msgspec.Struct):
-    commit_sha: str
-    commit_time: float
-    image_digest: str | None = None
-    version: str | None = None
-    namespace: str | None = None
-    app: str | None = None
-
-
 _decode_any = msgspec.json.Decoder().decode
 _decode_failure = msgspec.json.Decoder(_FailureData).decode
-_decode_change = msgspec.json.Decoder(_ChangeData).decode
 
 
 def read_snapshot(db: sqlite3.Connection, path: Path, horizon: float) -> Snapshot:
@@ -185,12 +175,7 @@ def _failure(env: object, ns: object, app: object, data: object) -> PersistedFai
 
 def _change(received_at: object, data: object) -> tuple[float, Change]:
     at = _seconds(received_at, "received_at")
-    item = _decode_change(_json_text(data, "data"))
-    commit_time = _seconds(item.commit_time, "data.commit_time")
-    change = Change(
-        item.commit_sha, commit_time, item.image_digest, item.version, item.namespace, item.app
-    )
-    return at, change
+    return at, checked_change(_decode_any(_json_text(data, "data")), "data.")
 
 
 def _alert(fingerprint: object, env: object, ns: object, app: object) -> tuple[str, AppKey]:

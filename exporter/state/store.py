@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from exporter.events.external import Change
+from exporter.events.external import Change, change_to_dict
 from exporter.model.engine import DoraModel
 from exporter.model.records import AppKey, Outcome
 from exporter.model.snapshot import app_deployment_to_dict
@@ -224,7 +224,7 @@ class StateStore:
                 self.db.execute("DELETE FROM changes")
                 self.db.executemany(
                     "INSERT INTO changes VALUES (?, ?)",
-                    [(at, json.dumps(_change_dict(c))) for at, c in changes],
+                    [(at, json.dumps(change_to_dict(c))) for at, c in changes],
                 )
             if alerts is not None:
                 self.db.execute("DELETE FROM alerts")
@@ -254,14 +254,3 @@ class StateStore:
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
-
-
-def _change_dict(change: Change) -> dict[str, Any]:
-    return {
-        "commit_sha": change.commit_sha,
-        "commit_time": change.commit_time,
-        "image_digest": change.image_digest,
-        "version": change.version,
-        "namespace": change.namespace,
-        "app": change.app,
-    }

@@ -126,9 +126,10 @@ class _Process:
 
     name = "daylight"
 
-    def __init__(self, argv: list[str], log: Path) -> None:
+    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.argv = argv
         self.log = log
+        self.env = env or {}
         self.popen: subprocess.Popen[bytes] | None = None
         self._reported = False
 
@@ -139,7 +140,7 @@ class _Process:
             handle.flush()
             self.popen = subprocess.Popen(
                 self.argv,
-                env=child_environment(),
+                env={**child_environment(), **self.env},
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
@@ -200,6 +201,7 @@ class Exporter(_Process):
         name: str = "exporter",
         logdir: Path | str | None = None,
         ready_timeout: float = 60.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -208,11 +210,15 @@ class Exporter(_Process):
         self.ready_timeout = ready_timeout
         argv = [str(daylight_binary()), "run", "--kubeconfig", str(kubeconfig)]
         argv += ["--listen", f"127.0.0.1:{self.port}", "--traces", "off"]
+        if (
+            "--otlp-listen" not in args
+        ):  # never the default 0.0.0.0:4318: exporters run side by side
+            argv += ["--otlp-listen", "127.0.0.1:0"]
         if self.state_file is not None:
             argv += ["--state-file", str(self.state_file)]
         argv += list(args)
         directory = Path(logdir) if logdir is not None else Path(tempfile.mkdtemp())
-        super().__init__(argv, directory / f"daylight-{name}-{self.port}.log")
+        super().__init__(argv, directory / f"daylight-{name}-{self.port}.log", env)
         self.starts = 0
 
     # -- lifecycle ---------------------------------------------------------------------------

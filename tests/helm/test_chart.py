@@ -376,7 +376,10 @@ def test_pods_are_hardened(variant: str, rendered: dict[str, list[dict[str, Any]
             assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
             assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
             assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-            assert [p["name"] for p in c["ports"]] == ["http"]
+            # the exporter also receives CI/CD spans over OTLP/HTTP (ciIntake.otlpPort)
+            exporter = wl["metadata"]["labels"]["app.kubernetes.io/component"] == "exporter"
+            ports = ["http", "otlp-http"] if exporter else ["http"]
+            assert [p["name"] for p in c["ports"]] == ports
             assert {"requests", "limits"} <= set(c["resources"])
             assert "/tmp" in [m["mountPath"] for m in c["volumeMounts"]]
     for sa in find(docs, "ServiceAccount"):
@@ -409,10 +412,13 @@ def test_exporter_defaults(rendered: dict[str, list[dict[str, Any]]]) -> None:
         "DAYLIGHT_TRACES": "auto",
         "DAYLIGHT_EVALUATIONS": "on",
         "DAYLIGHT_EVALUATION_TIMEOUT": "10s",
+        "DAYLIGHT_OTLP_LISTEN": "0.0.0.0:4318",
+        "DAYLIGHT_OTLP_MAX_BODY": "20971520",
     }
     service = one(rendered["default"], "Service")
     assert service["spec"]["ports"] == [
-        {"name": "http", "port": 9400, "targetPort": "http", "protocol": "TCP"}
+        {"name": "http", "port": 9400, "targetPort": "http", "protocol": "TCP"},
+        {"name": "otlp-http", "port": 4318, "targetPort": "otlp-http", "protocol": "TCP"},
     ]
     assert service["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
 
@@ -438,6 +444,8 @@ CLI_ONLY = {
     "--kubeconfig",
     "--context",
     "--service-account-dir",
+    # OTLP/gRPC needs the grpc extra (grpcio), which the image does not carry
+    "--otlp-grpc-listen",
 }
 #: flags the chart already sets that the exporter announced but may not have yet
 ANNOUNCED = {"DAYLIGHT_STATE_FILE": "--state-file"}
@@ -522,7 +530,10 @@ def test_network_policy_and_pdb(rendered: dict[str, list[dict[str, Any]]]) -> No
     for policy in policies.values():
         spec = policy["spec"]
         assert spec["policyTypes"] == ["Ingress", "Egress"]
-        assert spec["ingress"][0]["ports"] == [{"port": "http", "protocol": "TCP"}]
+        exporter = policy["metadata"]["name"] == "dlfull"  # it also receives CI/CD spans
+        ingress = [{"port": "http", "protocol": "TCP"}]
+        ingress += [{"port": "otlp-http", "protocol": "TCP"}] if exporter else []
+        assert spec["ingress"][0]["ports"] == ingress
         ports = {(p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"]}
         assert {(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP"), (4317, "TCP")} <= ports
     pdb = one(docs, "PodDisruptionBudget")

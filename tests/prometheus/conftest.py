@@ -246,6 +246,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             str(kubeconfig(tmp / "kubeconfig", api_url)),
             "--listen",
             stack.run_instance,
+            "--otlp-listen",
+            "127.0.0.1:0",  # not the default 4318: test sessions may run side by side
         ]
         stack.procs.append(Proc("daylight run", run_cmd, tmp / "run.log", env).start())
         first = replay(early_path, "daylight replay (early)")

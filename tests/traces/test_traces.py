@@ -91,6 +91,7 @@ def two_workloads() -> AppDeployment:
         commit_time=T0 - 600,
         traceparent=TRACEPARENT,
         image_digests={DIGEST},
+        repo_digests={f"registry.example/web@{DIGEST}"},
     )
     db = workload("StatefulSet", "db", "2", 5, 40, revision="db-5d4f")
     return group_of(web, db, outcome=Outcome.SUCCEEDED)
@@ -177,7 +178,8 @@ def test_semantic_convention_attributes_and_resource(
     assert web["keptn.deployment.app.version"] == group.version
     assert web["vcs.ref.head.revision"] == "abc1234"
     digests = web["container.image.repo_digests"]
-    assert isinstance(digests, Sequence) and tuple(digests) == (DIGEST,)
+    # the runtime's RepoDigests (repo@sha256:...); the bare digest is oci.manifest.digest
+    assert isinstance(digests, Sequence) and tuple(digests) == (f"registry.example/web@{DIGEST}",)
     assert web["oci.manifest.digest"] == DIGEST
     assert web["deployment.environment.name"] == "production"
     db = dict(named["deploy statefulset/db"].attributes or {})

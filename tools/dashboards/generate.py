@@ -570,6 +570,80 @@ def ranking_table() -> table.Panel:
     return panel
 
 
+UNKNOWN_REASONS = {
+    "no_ci_data": "no CI data: no commit-time annotation, no CI change, span or CDEvent for it",
+    "no_commit_time": "CI matched it, without a commit time (GitHub receiver, Jenkins)",
+    "no_match": "CI changes name the app, but none matched its image digest, version or sha",
+}
+
+
+def missing_commit_table() -> table.Panel:
+    """Apps whose last successful deployment has no lead time, with the reason."""
+    expr = per_app("dora_lead_time_unknown", F, "reason") + " == 1"
+    mappings = [
+        dm.ValueMap(options={reason: dm.ValueMappingResult(text=text)})
+        for reason, text in UNKNOWN_REASONS.items()
+    ]
+    return (
+        table.Panel()
+        .title("Apps whose last deployment has no lead time")
+        .description(
+            "dora_lead_time_unknown: why the last successful deployment of each app carries "
+            "no commit time. no_ci_data: nothing told Daylight about its commit (forward CI/CD "
+            "spans or CDEvents, or annotate the pod template); no_commit_time: a CI run matched "
+            "but its emitter sends no commit time (the GitHub receiver, Jenkins: add "
+            "vcs.ref.head.revision.timestamp or use a CHANGE with the time); no_match: CI "
+            "changes name the app but match none of its images, versions or commits."
+        )
+        .datasource(DS)
+        .span(14)
+        .height(9)
+        .filterable(True)
+        .with_target(q(expr, instant=True, fmt=pm.PromQueryFormat.TABLE))
+        .with_transformation(
+            dm.DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True, "Value": True},
+                    "indexByName": {"environment": 0, "namespace": 1, "app": 2, "reason": 3},
+                    "renameByName": {"reason": "Why no lead time"},
+                },
+            )
+        )
+        .override_by_name(
+            "Why no lead time",
+            [prop("mappings", json.loads(json.dumps(mappings, cls=JSONEncoder)))],
+        )  # fmt: skip - one override
+    )
+
+
+def lead_time_sources() -> bargauge.Panel:
+    return (
+        bargauge.Panel()
+        .title("Where commit times came from (time range)")
+        .description(
+            "App deployments whose lead time became known in the dashboard's time range, by "
+            "the source of the commit time (dora_lead_time_sources_total): annotation (the pod "
+            "template), api (POST /api/v1/changes), otlp (CI/CD spans), cdevents."
+        )
+        .datasource(DS)
+        .with_target(
+            q(
+                f"sum by (source) (increase(dora_lead_time_sources_total{{{F}}}[$__range]))",
+                "{{source}}",
+                instant=True,
+            )
+        )
+        .display_mode(cm.BarGaugeDisplayMode.BASIC)
+        .orientation(cm.VizOrientation.HORIZONTAL)
+        .reduce_options(reduce_last())
+        .color_scheme(dash.FieldColor().mode(dm.FieldColorModeId.FIXED).fixed_color("blue"))
+        .min(0)
+        .span(10)
+        .height(9)
+    )
+
+
 def overview() -> dash.Dashboard:
     d = (
         base_dashboard(
@@ -632,6 +706,9 @@ def overview() -> dash.Dashboard:
     )
 
     d = d.with_row(dash.Row("Apps")).with_panel(ranking_table())
+
+    d = d.with_row(dash.Row("Lead time coverage: which apps lack commit information, and why"))
+    d = d.with_panel(missing_commit_table()).with_panel(lead_time_sources())
 
     d = d.with_row(dash.Row("Trends per app ($window window)"))
     for key in KEYS:

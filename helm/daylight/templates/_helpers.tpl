@@ -214,6 +214,14 @@ spec:
         - name: DAYLIGHT_CLUSTER_NAME
           value: {{ . | quote }}
         {{- end }}
+        - name: DAYLIGHT_OTLP_LISTEN
+          value: {{ ternary (printf "0.0.0.0:%d" (int .Values.ciIntake.otlpPort)) "off" (gt (int .Values.ciIntake.otlpPort) 0) | quote }}
+        - name: DAYLIGHT_OTLP_MAX_BODY
+          value: {{ .Values.ciIntake.otlpMaxBody | int | toString | quote }}
+        {{- with .Values.ciIntake.appMap }}
+        - name: DAYLIGHT_CI_APP_MAP
+          value: {{ join "," . | quote }}
+        {{- end }}
         {{- if .Values.apiToken.existingSecret }}
         - name: DAYLIGHT_API_TOKEN_FILE
           value: {{ printf "/etc/daylight/api-token/%s" .Values.apiToken.key | quote }}
@@ -229,6 +237,11 @@ spec:
         - name: http
           containerPort: {{ .Values.exporter.port }}
           protocol: TCP
+        {{- if gt (int .Values.ciIntake.otlpPort) 0 }}
+        - name: otlp-http
+          containerPort: {{ .Values.ciIntake.otlpPort }}
+          protocol: TCP
+        {{- end }}
       {{- with .Values.exporter.livenessProbe }}
       livenessProbe:
         {{- toYaml . | nindent 8 }}
